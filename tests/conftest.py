@@ -31,3 +31,68 @@ def require_service(name: str, available: bool) -> None:
     if _in_ci():
         pytest.fail(f"{name} is not reachable on loopback, and CI must run this test")
     pytest.skip(f"{name} not reachable on loopback")
+
+
+# --- users by role -------------------------------------------------------------------------------
+# `outsider` is a logged-in reader who belongs to no study: every object check must refuse them.
+
+
+@pytest.fixture
+def admin(db):  # noqa: ANN001, ANN201
+    from accounts.factories import UserFactory
+
+    return UserFactory(username="t_admin", role="admin", reader_level="", years_experience=None)
+
+
+@pytest.fixture
+def coordinator(db):  # noqa: ANN001, ANN201
+    from accounts.factories import UserFactory
+
+    return UserFactory(
+        username="t_coordinator", role="coordinator", reader_level="", years_experience=None
+    )
+
+
+@pytest.fixture
+def junior(db):  # noqa: ANN001, ANN201
+    from accounts.factories import UserFactory
+
+    return UserFactory(username="t_junior", role="reader", reader_level="junior", years_experience=3)
+
+
+@pytest.fixture
+def senior(db):  # noqa: ANN001, ANN201
+    from accounts.factories import UserFactory
+
+    return UserFactory(
+        username="t_senior", role="reader", reader_level="senior", years_experience=15
+    )
+
+
+@pytest.fixture
+def outsider(db):  # noqa: ANN001, ANN201
+    from accounts.factories import UserFactory
+
+    return UserFactory(
+        username="t_outsider", role="reader", reader_level="junior", years_experience=1
+    )
+
+
+@pytest.fixture
+def client_for():  # noqa: ANN201
+    """``client_for(user)`` returns a Django test client logged in as ``user``."""
+    from django.test import Client
+
+    def make(user):  # noqa: ANN001, ANN202
+        c = Client()
+        c.force_login(user)
+        return c
+
+    return make
+
+
+@pytest.fixture(autouse=True)
+def _media_root(settings, tmp_path):  # noqa: ANN001, ANN202
+    """Every test writes images under its own temporary MEDIA_ROOT."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.MEDIA_ROOT.mkdir()

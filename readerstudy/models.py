@@ -1,0 +1,1 @@
+"""Reader-study models (owned by the reader-study work; see docs/architecture.md)."""
