@@ -80,7 +80,9 @@ def landmarks_load(path: str | os.PathLike[str]) -> tuple[NDArray[np.uint8], NDA
         raise ValueError(f"{path}: expected a 3-D landmark volume, got shape {data.shape}")
     rounded = np.rint(data)
     if rounded.min() < 0 or rounded.max() > 255:
-        raise ValueError(f"{path}: landmark values must lie in 0..255, got {data.min()}..{data.max()}")
+        raise ValueError(
+            f"{path}: landmark values must lie in 0..255, got {data.min()}..{data.max()}"
+        )
     return rounded.astype(np.uint8), affine
 
 

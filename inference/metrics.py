@@ -24,6 +24,7 @@ __all__ = [
     "recall",
     "spacing_from_affine",
     "tre",
+    "tre_points",
 ]
 
 ArrayLike = NDArray[np.generic]
@@ -128,7 +129,9 @@ def landmark_centroids(landmarks: ArrayLike) -> dict[int, NDArray[np.float64]]:
     return {k: np.asarray(c, dtype=np.float64) for k, c in zip(ids, cents)}
 
 
-def _sample_field(displacement: NDArray[np.floating], point: NDArray[np.float64]) -> NDArray[np.float64]:
+def _sample_field(
+    displacement: NDArray[np.floating], point: NDArray[np.float64]
+) -> NDArray[np.float64]:
     coords = point.reshape(3, 1)
     return np.array(
         [
@@ -139,49 +142,75 @@ def _sample_field(displacement: NDArray[np.floating], point: NDArray[np.float64]
     )
 
 
-def tre(
-    fixed_landmarks: ArrayLike,
-    moving_landmarks: ArrayLike,
+def tre_points(
+    fixed_points: dict[int, NDArray[np.float64]],
+    moving_points: dict[int, NDArray[np.float64]],
     displacement: NDArray[np.floating] | None = None,
     spacing: Sequence[float] | None = None,
 ) -> dict[str, float]:
-    """Target registration error between landmark centroids, in mm.
+    """Target registration error between corresponding points, in mm.
 
-    Both landmark volumes live on the fixed grid (the moving one after affine resampling). For each
-    landmark ``k`` present in both, with fixed centroid ``f_k`` and moving centroid ``m_k`` (voxels),
-    the fixed point is carried into the moving image by the transform ``x -> x + u(x)``:
+    Points are in (continuous) voxel coordinates of the fixed grid, keyed by landmark id. Each fixed
+    point is carried into the moving image by the transform ``x -> x + u(x)``:
 
     ``TRE_k = || S · (f_k + u(f_k) − m_k) ||₂``, ``S = diag(spacing)``,
 
     with ``u`` sampled trilinearly (``u = 0`` when ``displacement`` is None, i.e. "before").
 
     Returns:
-        ``{"tre_<k>": mm, ..., "tre_mean": mm}``; ``tre_mean`` is ``nan`` when no landmark is shared.
+        ``{"tre_<k>": mm, ..., "tre_mean": mm}``; ``tre_mean`` is ``nan`` when no id is shared.
     """
-    fixed_c = landmark_centroids(fixed_landmarks)
-    moving_c = landmark_centroids(moving_landmarks)
-    if np.asarray(fixed_landmarks).shape != np.asarray(moving_landmarks).shape:
-        raise ValueError(
-            f"fixed landmarks {np.asarray(fixed_landmarks).shape} and moving landmarks "
-            f"{np.asarray(moving_landmarks).shape} must be on the same grid"
-        )
     s = _check_spacing(spacing, 3)
-    if displacement is not None:
-        disp = np.asarray(displacement)
-        if disp.shape != (3, *np.asarray(fixed_landmarks).shape):
-            raise ValueError(
-                f"displacement must have shape (3, {', '.join(map(str, np.asarray(fixed_landmarks).shape))}), got {disp.shape}"
-            )
+    disp = None if displacement is None else np.asarray(displacement)
+    if disp is not None and (disp.ndim != 4 or disp.shape[0] != 3):
+        raise ValueError(f"displacement must have shape (3, X, Y, Z), got {disp.shape}")
     out: dict[str, float] = {}
     errors = []
-    for k in sorted(set(fixed_c) & set(moving_c)):
-        f = fixed_c[k]
-        mapped = f + (_sample_field(disp, f) if displacement is not None else 0.0)
-        err = float(np.linalg.norm((mapped - moving_c[k]) * s))
+    for k in sorted(set(fixed_points) & set(moving_points)):
+        f = np.asarray(fixed_points[k], dtype=np.float64)
+        if f.shape != (3,):
+            raise ValueError(f"landmark {k}: point must have 3 coordinates, got shape {f.shape}")
+        mapped = f + (_sample_field(disp, f) if disp is not None else 0.0)
+        err = float(np.linalg.norm((mapped - np.asarray(moving_points[k])) * s))
         out[f"tre_{k}"] = err
         errors.append(err)
     out["tre_mean"] = float(np.mean(errors)) if errors else float("nan")
     return out
+
+
+def tre(
+    fixed_landmarks: ArrayLike,
+    moving_landmarks: ArrayLike,
+    displacement: NDArray[np.floating] | None = None,
+    spacing: Sequence[float] | None = None,
+) -> dict[str, float]:
+    """Target registration error between landmark label centroids, in mm.
+
+    Both landmark volumes live on the fixed grid (the moving one after affine resampling). With
+    fixed centroid ``f_k`` and moving centroid ``m_k`` (voxels) of each landmark ``k`` present in both:
+
+    ``TRE_k = || S · (f_k + u(f_k) − m_k) ||₂``, ``S = diag(spacing)`` (see :func:`tre_points`).
+
+    Returns:
+        ``{"tre_<k>": mm, ..., "tre_mean": mm}``; ``tre_mean`` is ``nan`` when no landmark is shared.
+    """
+    fixed_shape = np.asarray(fixed_landmarks).shape
+    if fixed_shape != np.asarray(moving_landmarks).shape:
+        raise ValueError(
+            f"fixed landmarks {fixed_shape} and moving landmarks "
+            f"{np.asarray(moving_landmarks).shape} must be on the same grid"
+        )
+    if displacement is not None and np.asarray(displacement).shape != (3, *fixed_shape):
+        raise ValueError(
+            f"displacement must have shape (3, {', '.join(map(str, fixed_shape))}), "
+            f"got {np.asarray(displacement).shape}"
+        )
+    return tre_points(
+        landmark_centroids(fixed_landmarks),
+        landmark_centroids(moving_landmarks),
+        displacement,
+        spacing,
+    )
 
 
 def jacobian_determinant(displacement: NDArray[np.floating]) -> NDArray[np.float64]:

@@ -1,7 +1,7 @@
 """Preprocessing as in the paper, plus resampling and augmentation (numpy/scipy/scikit-image only).
 
 Paper steps: drop the top and bottom 10% of MRI slices and the first 25% / last 12.5% of TRUS frames
-(both along the last index axis, where the gland is absent or the probe image is poor), normalise
+(along the slice or frame axis, where the gland is absent or the probe image is poor), normalise
 intensities, resize MRI slices to 160x160 and TRUS frames to 118x88. For external cohorts the paper adds
 histogram equalisation, gamma correction and Laplacian filtering; these are named options of
 :func:`intensity_enhance`. Augmentation is a random rotation/translation/scaling (:func:`random_affine`).
@@ -47,25 +47,30 @@ def _check3d(volume: NDArray[np.generic], name: str = "volume") -> NDArray[np.ge
 
 
 def frames_crop(
-    volume: NDArray[np.generic], *, first: float, last: float
+    volume: NDArray[np.generic], *, first: float, last: float, axis: int = 2
 ) -> tuple[NDArray[np.generic], slice]:
-    """Drop a fraction of slices/frames at the start and end of the last axis.
+    """Drop a fraction of slices/frames at the start and end of ``axis``.
 
-    MRI: ``first=0.1, last=0.1``; TRUS: ``first=0.25, last=0.125`` (the paper's fractions).
+    MRI: ``first=0.1, last=0.1`` along the slice axis (2); TRUS: ``first=0.25, last=0.125`` along the
+    frame axis (0 on the µ-RegPro 81x118x88 grid, whose frames are 118x88) — the paper's fractions.
 
     Returns:
-        ``(cropped volume, slice of kept indices along axis 2)``.
+        ``(cropped volume, slice of kept indices along axis)``.
     """
     arr = _check3d(volume)
     if not (0 <= first < 1 and 0 <= last < 1 and first + last < 1):
         raise ValueError(f"crop fractions must be in [0, 1) and sum below 1, got {first}, {last}")
-    n = arr.shape[2]
+    if axis not in (0, 1, 2):
+        raise ValueError(f"axis must be 0, 1 or 2, got {axis}")
+    n = arr.shape[axis]
     start = int(np.floor(n * first))
     stop = n - int(np.floor(n * last))
     if stop - start < 1:
         raise ValueError(f"cropping {first}/{last} of {n} slices leaves nothing")
     keep = slice(start, stop)
-    return arr[:, :, keep], keep
+    index: list[slice] = [slice(None)] * 3
+    index[axis] = keep
+    return arr[tuple(index)], keep
 
 
 def intensity_normalise(
@@ -86,7 +91,9 @@ def intensity_normalise(
         return ((clipped - lo) / (hi - lo)).astype(np.float32) if hi > lo else np.zeros_like(arr)
     if mode == "zscore":
         sd = float(clipped.std())
-        return ((clipped - clipped.mean()) / sd).astype(np.float32) if sd > 0 else np.zeros_like(arr)
+        return (
+            ((clipped - clipped.mean()) / sd).astype(np.float32) if sd > 0 else np.zeros_like(arr)
+        )
     raise ValueError(f"unknown normalisation mode {mode!r}; use 'minmax' or 'zscore'")
 
 
@@ -121,18 +128,21 @@ def intensity_enhance(
 
 
 def slices_resize(
-    volume: NDArray[np.generic], size: tuple[int, int], *, order: int = 1
+    volume: NDArray[np.generic], size: tuple[int, int], *, axis: int = 2, order: int = 1
 ) -> NDArray[np.generic]:
-    """Resize every slice (axes 0, 1) to ``size``; the slice count is unchanged.
+    """Resize every slice across ``axis`` to ``size`` (the two other axes, in order).
 
-    Use ``order=0`` for labels.
+    The slice count is unchanged. Use ``order=0`` for labels.
     """
     arr = _check3d(volume)
     if len(size) != 2 or min(size) < 1:
         raise ValueError(f"size must be two positive ints, got {size}")
-    zoom = (size[0] / arr.shape[0], size[1] / arr.shape[1], 1.0)
-    out = ndimage.zoom(arr, zoom, order=order, grid_mode=True, mode="grid-constant")
-    return out[: size[0], : size[1]]
+    if axis not in (0, 1, 2):
+        raise ValueError(f"axis must be 0, 1 or 2, got {axis}")
+    moved = np.moveaxis(arr, axis, 2)
+    zoom = (size[0] / moved.shape[0], size[1] / moved.shape[1], 1.0)
+    out = ndimage.zoom(moved, zoom, order=order, grid_mode=True, mode="nearest")
+    return np.moveaxis(out[: size[0], : size[1]], 2, axis)
 
 
 def volume_resample(
