@@ -1,0 +1,22 @@
+"""Queue tasks. Each takes a primary key and calls a service; job state lives in the database."""
+
+from __future__ import annotations
+
+from mritrus_site.tasks_compat import task
+
+
+@task(queue_name="registration")
+def registration_job_run(job_pk: int) -> str:
+    """Run one registration job in this worker process (one job at a time per process/GPU)."""
+    from registration.jobs import job_run
+    from registration.worker import worker_identity
+
+    return job_run(job_pk=job_pk, worker_id=worker_identity())
+
+
+@task(queue_name="registration")
+def registration_jobs_recover() -> int:
+    """Re-queue (or fail) jobs whose worker stopped sending heartbeats."""
+    from registration.jobs import jobs_requeue_stale
+
+    return len(jobs_requeue_stale())
