@@ -38,7 +38,10 @@ class Case(models.Model):
     cohort = models.ForeignKey(Cohort, on_delete=models.CASCADE, related_name="cases")
     case_code = models.CharField(max_length=32, help_text="Pseudonymous code, never a patient ID.")
     age = models.PositiveSmallIntegerField(null=True, blank=True)
-    reference_pirads = models.PositiveSmallIntegerField(help_text="Clinical PI-RADS 1–5.")
+    # Null only for DICOM-only imports (no manifest): the coordinator fills it in before a study.
+    reference_pirads = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Clinical PI-RADS 1–5 (empty until known)."
+    )
     cspca = models.BooleanField(
         null=True, blank=True, help_text="Clinically significant cancer at biopsy."
     )
@@ -58,7 +61,8 @@ class Case(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["cohort", "case_code"], name="case_code_unique_in_cohort"),
             models.CheckConstraint(
-                condition=Q(reference_pirads__gte=1) & Q(reference_pirads__lte=5),
+                condition=Q(reference_pirads__isnull=True)
+                | (Q(reference_pirads__gte=1) & Q(reference_pirads__lte=5)),
                 name="case_reference_pirads_1_5",
             ),
             models.CheckConstraint(
