@@ -724,6 +724,7 @@ def job_run(*, job_pk: int, worker_id: str) -> str:
         progress.check()
 
         from inference.pipeline import RegistrationCancelled, register_case
+        from inference.registry import CheckpointError
 
         def on_progress(stage: str, fraction: float) -> None:
             span = PROGRESS_INFER_END - PROGRESS_INFER_START
@@ -755,6 +756,15 @@ def job_run(*, job_pk: int, worker_id: str) -> str:
         except RegistrationCancelled as exc:
             progress.check()  # JobLost takes precedence over a cancel
             raise JobCancelled() from exc
+        except CheckpointError as exc:
+            raise JobInputError(
+                f"No usable trained model for method {job.method!r} is installed on worker "
+                f"{worker_id} ({exc}). Choose another method or install the checkpoint."
+            ) from exc
+        except ValueError as exc:
+            raise JobInputError(
+                f"The images of case {case.case_code} cannot be registered: {exc}"
+            ) from exc
         progress.finish_stage()
         stage_seconds = dict(_json_number(dict(getattr(result, "stage_seconds", {}) or {})))
         stage_seconds.setdefault("registration", round(time.monotonic() - t0, 3))
