@@ -1,0 +1,29 @@
+"""Fixtures for the registration-job tests (all image data here is SYNTHETIC)."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _jobs_settings(settings):  # noqa: ANN001, ANN202
+    # Nothing is really queued in-process tests: job_run is called directly, like a worker would.
+    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend"}}
+    settings.MRITRUS_HEARTBEAT_SECONDS = 30.0
+    settings.MRITRUS_HEARTBEAT_STALE_SECONDS = 60.0
+    settings.MRITRUS_JOB_MAX_ATTEMPTS = 3
+    settings.MRITRUS_REGISTRATION_METHOD = "initial"
+
+
+@pytest.fixture
+def cohort(db):  # noqa: ANN001, ANN201
+    from tests.jobs.cases import cohort_make
+
+    return cohort_make()
+
+
+@pytest.fixture
+def case(cohort):  # noqa: ANN001, ANN201
+    from tests.jobs.cases import case_make
+
+    return case_make(cohort, "SYN001")
