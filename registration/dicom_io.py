@@ -9,7 +9,6 @@ Every error raised here is a :class:`DicomInputError` whose message names the of
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -409,7 +408,6 @@ def series_write(
     p1, p99 = np.percentile(finite, [1, 99]) if finite.size else (0.0, 1.0)
     center, width = (p1 + p99) / 2, max(p99 - p1, 1e-6)
     sop_class = MR_IMAGE_STORAGE if modality == "MR" else US_IMAGE_STORAGE
-    now = dt.datetime.now(dt.UTC)
     directory.mkdir(parents=True, exist_ok=True)
     out: list[tuple[str, Path]] = []
     extra_items = list(extra)
@@ -428,7 +426,7 @@ def series_write(
         ds.SOPInstanceUID = sop_uid
         ds.StudyDate = study_date
         ds.SeriesDate = study_date
-        ds.ContentDate = now.strftime("%Y%m%d") if not study_date else study_date
+        ds.ContentDate = study_date
         ds.StudyTime = ""
         ds.AccessionNumber = ""
         ds.Modality = modality

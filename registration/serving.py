@@ -1,0 +1,92 @@
+"""Bytes for the browser: stored DICOM instances (optionally with other UIDs) and thumbnails."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+from numpy.typing import NDArray
+from PIL import Image
+
+from registration.models import DicomInstance, ImageSeries
+
+THUMB_SIZE = 192
+# UID attributes of the file meta and of the dataset that a uid_map may rewrite.
+UID_KEYWORDS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "FrameOfReferenceUID")
+
+
+def instance_path(instance: DicomInstance) -> Path:
+    return Path(settings.MEDIA_ROOT) / instance.path
+
+
+def dicom_instance_bytes(
+    *,
+    instance: DicomInstance,
+    uid_map: dict[str, str] | None = None,
+    overrides: dict[str, str] | None = None,
+) -> bytes:
+    """The stored Part 10 file of ``instance``, with UIDs rewritten through ``uid_map``.
+
+    ``uid_map`` maps stored UIDs (study, series, SOP instance, frame of reference) to the ones the
+    caller wants served; UIDs absent from the map are kept. ``overrides`` sets attributes by DICOM
+    keyword (e.g. ``{"PatientName": "R01-C07"}``); a backslash separates multiple values. An unknown
+    keyword is a ValueError. Without either, the stored bytes are returned unchanged.
+    """
+    raw = instance_path(instance).read_bytes()
+    if not uid_map and not overrides:
+        return raw
+    import pydicom
+    from pydicom.datadict import tag_for_keyword
+
+    ds = pydicom.dcmread(io.BytesIO(raw))
+    for keyword in UID_KEYWORDS:
+        value = str(ds.get(keyword, ""))
+        if uid_map and value in uid_map:
+            setattr(ds, keyword, uid_map[value])
+    if uid_map and str(ds.file_meta.get("MediaStorageSOPInstanceUID", "")) in uid_map:
+        ds.file_meta.MediaStorageSOPInstanceUID = uid_map[
+            str(ds.file_meta.MediaStorageSOPInstanceUID)
+        ]
+    for keyword, value in (overrides or {}).items():
+        if tag_for_keyword(keyword) is None:
+            raise ValueError(f"unknown DICOM keyword {keyword!r}")
+        text = str(value)
+        setattr(ds, keyword, text.split("\\") if "\\" in text else text)
+    out = io.BytesIO()
+    ds.save_as(out, enforce_file_format=True)
+    return out.getvalue()
+
+
+def thumbnail_png(array: NDArray[Any], *, label: bool = False, size: int = THUMB_SIZE) -> bytes:
+    """PNG of the middle slice along k, displayed like the DICOM (rows j, columns i).
+
+    Images are windowed to their 1–99th percentile; labels are scaled to their largest value.
+    """
+    vol = np.asarray(array)
+    plane = vol[:, :, vol.shape[2] // 2].T.astype(np.float64)
+    if label:
+        top = float(vol.max()) or 1.0
+        scaled = plane / top
+    else:
+        lo, hi = np.percentile(plane, [1, 99]) if plane.size else (0.0, 1.0)
+        scaled = (plane - lo) / (hi - lo) if hi > lo else np.zeros_like(plane)
+    img = Image.fromarray((np.clip(scaled, 0, 1) * 255).astype(np.uint8), mode="L")
+    img.thumbnail((size, size), Image.Resampling.BILINEAR)
+    out = io.BytesIO()
+    img.save(out, format="PNG")
+    return out.getvalue()
+
+
+def series_thumbnail_bytes(series: ImageSeries) -> bytes:
+    """The thumbnail stored at import; rebuilt from the NIfTI if it is missing."""
+    folder = Path(settings.MEDIA_ROOT) / series.nifti_path
+    thumb = folder.parent / "thumb.png"
+    if thumb.is_file():
+        return thumb.read_bytes()
+    import nibabel as nib
+
+    data = np.asarray(nib.load(str(folder)).dataobj)  # type: ignore[attr-defined]
+    return thumbnail_png(data, label=series.kind in ("label", "landmarks"))
