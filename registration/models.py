@@ -52,14 +52,18 @@ class Case(models.Model):
     # Secret per-case pseudonymisation seed: dates are shifted and UIDs remapped from it.
     deid_key = models.CharField(max_length=64, editable=False)
     source_fingerprint = models.CharField(
-        max_length=64, blank=True, help_text="Hash of the imported input, to make re-imports no-ops."
+        max_length=64,
+        blank=True,
+        help_text="Hash of the imported input, to make re-imports no-ops.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["cohort", "case_code"]
         constraints = [
-            models.UniqueConstraint(fields=["cohort", "case_code"], name="case_code_unique_in_cohort"),
+            models.UniqueConstraint(
+                fields=["cohort", "case_code"], name="case_code_unique_in_cohort"
+            ),
             models.CheckConstraint(
                 condition=Q(reference_pirads__isnull=True)
                 | (Q(reference_pirads__gte=1) & Q(reference_pirads__lte=5)),
@@ -170,6 +174,9 @@ class DicomInstance(models.Model):
             )
         ]
 
+    def __str__(self) -> str:
+        return f"{self.series} #{self.instance_number}"
+
 
 class ImportRun(models.Model):
     """One cohort import (web upload or command) and its per-case report."""
@@ -188,7 +195,8 @@ class ImportRun(models.Model):
     source_name = models.CharField(max_length=300)
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.RUNNING)
     report = models.JSONField(
-        default=dict, help_text="{'cases': [{'case_code', 'status', 'reasons': [...]}], 'notes': [...]}"
+        default=dict,
+        help_text="{'cases': [{'case_code', 'status', 'reasons': [...]}], 'notes': [...]}",
     )
     accepted = models.PositiveIntegerField(default=0)
     rejected = models.PositiveIntegerField(default=0)
@@ -199,6 +207,9 @@ class ImportRun(models.Model):
 
     class Meta:
         ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"import {self.pk} {self.source_name} ({self.status})"
 
 
 class RegistrationJob(models.Model):

@@ -636,3 +636,18 @@ def cohort_import(
     run.finished_at = timezone.now()
     run.save()
     return run
+
+
+def cohort_import_upload(*, uploaded: Any, cohort_name: str | None, user: Any) -> ImportRun:
+    """Import an uploaded zip (web form or API): spooled under MEDIA_ROOT/tmp, removed afterwards."""
+    with tmp_folder("upload") as tmp:
+        target = tmp / "upload.zip"
+        with target.open("wb") as out:
+            for chunk in uploaded.chunks():
+                out.write(chunk)
+        return cohort_import(
+            path=target,
+            cohort_name=cohort_name,
+            user=user,
+            source_name=str(getattr(uploaded, "name", "upload.zip")),
+        )

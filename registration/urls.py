@@ -1,7 +1,20 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from registration import api, views
 
 app_name = "registration"
-urlpatterns: list = []
+urlpatterns: list = [
+    path("cohorts/", views.cohort_list_view, name="cohort-list"),
+    path("cohorts/upload/", views.cohort_upload_view, name="cohort-upload"),
+    path("cohorts/<int:pk>/", views.cohort_detail_view, name="cohort-detail"),
+    path("imports/<int:pk>/", views.import_detail_view, name="import-detail"),
+    path("cases/<int:pk>/", views.case_detail_view, name="case-detail"),
+    path("cases/<int:pk>/delete/", views.case_delete_view, name="case-delete"),
+    path("series/<int:pk>/thumbnail.png", views.series_thumbnail_view, name="series-thumbnail"),
+    path("series/<int:pk>/manifest.json", views.series_manifest_view, name="series-manifest"),
+    path("wado", views.wado_view, name="wado"),
+    *api.urlpatterns,
+]
 
 # Registration jobs (issue 4): pages, progress JSON, QC images, /api/jobs/.
 from registration.job_views import job_urlpatterns  # noqa: E402

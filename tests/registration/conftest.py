@@ -35,7 +35,9 @@ COLUMNS = [
 ]
 
 
-def manifest_write(folder: Path, rows: list[dict[str, str]], columns: list[str] | None = None) -> Path:
+def manifest_write(
+    folder: Path, rows: list[dict[str, str]], columns: list[str] | None = None
+) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     cols = columns or COLUMNS
     with (folder / "manifest.csv").open("w", newline="", encoding="utf-8") as fh:
@@ -84,12 +86,29 @@ def real_cohort(shared_data: Path, tmp_path: Path) -> Callable[..., Path]:
         copy_in(shared_data, YALE_T2, folder, "yale/t2.nii.gz")
         copy_in(shared_data, YALE_MASK, folder, "yale/mask.nii.gz")
         rows = [
-            {"case_code": "PX01", "age": "63", "reference_pirads": "4", "cspca": "yes",
-             "isup_grade": "2", "gleason": "3+4", "lesion_side": "left", "mr_t2": "px/t2"},
-            {"case_code": "QIN01", "reference_pirads": "3", "cspca": "no", "mr_t2": "qin/adc",
-             "mr_label": "qin/seg.dcm"},
-            {"case_code": "YALE01", "reference_pirads": "2", "mr_t2": "yale/t2.nii.gz",
-             "mr_label": "yale/mask.nii.gz"},
+            {
+                "case_code": "PX01",
+                "age": "63",
+                "reference_pirads": "4",
+                "cspca": "yes",
+                "isup_grade": "2",
+                "gleason": "3+4",
+                "lesion_side": "left",
+                "mr_t2": "px/t2",
+            },
+            {
+                "case_code": "QIN01",
+                "reference_pirads": "3",
+                "cspca": "no",
+                "mr_t2": "qin/adc",
+                "mr_label": "qin/seg.dcm",
+            },
+            {
+                "case_code": "YALE01",
+                "reference_pirads": "2",
+                "mr_t2": "yale/t2.nii.gz",
+                "mr_label": "yale/mask.nii.gz",
+            },
         ]
         return manifest_write(folder, rows)
 

@@ -1,0 +1,51 @@
+"""manage.py cohort_import PATH [--cohort NAME]: import a manifest or DICOM-only folder/zip."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from registration.models import ImportRun
+from registration.services import cohort_import
+
+
+def report_lines(run: ImportRun) -> list[str]:
+    lines = [
+        f"import #{run.pk} of {run.source_name}: {run.status}; "
+        f"{run.accepted} accepted, {run.rejected} rejected, {run.skipped} skipped"
+        + (f" into cohort '{run.cohort.name}'" if run.cohort else "")
+    ]
+    if run.error:
+        lines.append(f"  refused: {run.error}")
+    for case in run.report.get("cases", []):
+        where = f"row {case['row']}: " if case.get("row") else ""
+        lines.append(f"  {where}{case.get('case_code') or '?'}: {case['status']}")
+        lines += [f"      {r}" for r in case.get("reasons", [])]
+        lines += [f"      note: {n}" for n in case.get("notes", [])]
+        lines += [f"      series: {s}" for s in case.get("series", [])]
+    lines += [f"  note: {n}" for n in run.report.get("notes", [])]
+    return lines
+
+
+class Command(BaseCommand):
+    help = "Import a cohort (folder or zip with manifest.csv, or DICOM files only) and print the report."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("path", type=Path)
+        parser.add_argument(
+            "--cohort", default=None, help="cohort name (default: the input's name)"
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        path: Path = options["path"]
+        if not path.exists():
+            raise CommandError(f"{path}: no such file or folder")
+        run = cohort_import(path=path, cohort_name=options["cohort"])
+        for line in report_lines(run):
+            self.stdout.write(line)
+        if run.status == ImportRun.Status.FAILED:
+            raise CommandError("the input was refused; nothing was stored")
+        if run.rejected and not run.accepted and not run.skipped:
+            raise CommandError("no case could be imported")

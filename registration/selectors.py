@@ -1,0 +1,73 @@
+"""Reads for cohorts, cases, series and DICOM instances."""
+
+from __future__ import annotations
+
+from django.db.models import Count, Prefetch, Q, QuerySet
+
+from registration.models import Case, Cohort, DicomInstance, ImageSeries, ImportRun
+
+
+def cohort_list() -> QuerySet[Cohort]:
+    return Cohort.objects.annotate(
+        case_count=Count("cases", distinct=True),
+        synthetic_case_count=Count("cases", filter=Q(cases__synthetic=True), distinct=True),
+    ).order_by("name")
+
+
+def cohort_get(*, pk: int) -> Cohort:
+    return Cohort.objects.get(pk=pk)
+
+
+def cohort_cases(*, cohort: Cohort) -> QuerySet[Case]:
+    """Cases with their series (and series counts) for the cohort page."""
+    return (
+        Case.objects.filter(cohort=cohort)
+        .prefetch_related(
+            Prefetch(
+                "series",
+                queryset=ImageSeries.objects.annotate(instance_count=Count("instances")).order_by(
+                    "modality", "kind", "pk"
+                ),
+            )
+        )
+        .order_by("case_code")
+    )
+
+
+def case_get(*, pk: int) -> Case:
+    return Case.objects.select_related("cohort").get(pk=pk)
+
+
+def case_series(*, case: Case) -> QuerySet[ImageSeries]:
+    return (
+        ImageSeries.objects.filter(case=case)
+        .annotate(instance_count=Count("instances"))
+        .select_related("label_of")
+        .order_by("modality", "kind", "pk")
+    )
+
+
+def series_get(*, pk: int) -> ImageSeries:
+    return ImageSeries.objects.select_related("case", "case__cohort").get(pk=pk)
+
+
+def series_instances(*, series: ImageSeries) -> QuerySet[DicomInstance]:
+    return DicomInstance.objects.filter(series=series).order_by("instance_number")
+
+
+def instance_for_wado(*, study_uid: str, series_uid: str, object_uid: str) -> DicomInstance:
+    """The instance named by a WADO-URI triple; DoesNotExist unless all three UIDs agree."""
+    return DicomInstance.objects.select_related("series").get(
+        sop_instance_uid=object_uid,
+        series__series_instance_uid=series_uid,
+        series__study_instance_uid=study_uid,
+    )
+
+
+def import_run_list(*, cohort: Cohort | None = None) -> QuerySet[ImportRun]:
+    qs = ImportRun.objects.select_related("cohort", "started_by")
+    return qs.filter(cohort=cohort) if cohort is not None else qs
+
+
+def import_run_get(*, pk: int) -> ImportRun:
+    return ImportRun.objects.select_related("cohort", "started_by").get(pk=pk)
