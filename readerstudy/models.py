@@ -34,7 +34,9 @@ class ReaderStudy(models.Model):
         max_length=8, choices=ReferenceStandard.choices, default=ReferenceStandard.PIRADS
     )
     generation_notes = models.JSONField(
-        default=list, blank=True, help_text="Notes of the last worklist generation (cases left out)."
+        default=list,
+        blank=True,
+        help_text="Notes of the last worklist generation (cases left out).",
     )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
@@ -121,7 +123,9 @@ class Assignment(models.Model):
     case = models.ForeignKey(
         "registration.Case", on_delete=models.PROTECT, related_name="reader_assignments"
     )
-    session = models.PositiveSmallIntegerField(help_text="1-based: which arm this is for the reader.")
+    session = models.PositiveSmallIntegerField(
+        help_text="1-based: which arm this is for the reader."
+    )
     position = models.PositiveIntegerField(help_text="1-based position in the reader's arm list.")
     reading_code = models.CharField(max_length=12, help_text="Random code shown to the reader.")
     token = models.CharField(max_length=40, unique=True, help_text="Opaque id used in reader URLs.")
@@ -175,6 +179,9 @@ class AssignmentSeries(models.Model):
                 condition=Q(role__in=["primary", "underlay"]), name="view_role_valid"
             ),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.assignment} {self.role}"
 
 
 class Read(models.Model):
@@ -241,6 +248,9 @@ class Read(models.Model):
             ),
         ]
 
+    def __str__(self) -> str:
+        return f"read {self.assignment} ({self.status})"
+
 
 class AppendOnlyError(Exception):
     """Raised on any attempt to change or remove an audit event."""
@@ -279,6 +289,9 @@ class AuditEvent(models.Model):
     class Meta:
         ordering = ["at", "pk"]
 
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.user} {self.action}"
+
     def save(self, *args: Any, **kwargs: Any) -> None:
         if self.pk is not None:
             raise AppendOnlyError("the audit trail is append-only")
@@ -302,3 +315,6 @@ class Snapshot(models.Model):
     class Meta:
         ordering = ["-created_at", "-pk"]
         get_latest_by = "created_at"
+
+    def __str__(self) -> str:
+        return f"{self.study} snapshot {self.sha256[:12]}"

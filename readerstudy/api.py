@@ -1,0 +1,407 @@
+"""DRF API: studies (coordinators), worklists and reads (readers use their own).
+
+Reader endpoints look everything up through the same selectors as the pages, so the blinding
+rules (404 for anything not the reader's own open assignment; no case codes, arms or references in
+what a reader receives) hold for the API too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import QuerySet
+from django.http import Http404
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from accounts.models import User
+from accounts.permissions import IsCoordinator, IsReader, user_is_coordinator, user_is_reader
+from readerstudy import selectors, services
+from readerstudy.models import Arm, Assignment, Read, ReaderStudy, StudyReader
+from registration.models import Cohort
+
+
+def _drf_error(exc: DjangoValidationError) -> ValidationError:
+    if hasattr(exc, "error_dict"):
+        return ValidationError(
+            {k: [m for e in v for m in e.messages] for k, v in exc.error_dict.items()}
+        )
+    return ValidationError({"detail": exc.messages})
+
+
+# --- studies -------------------------------------------------------------------------------------
+
+
+class StudyReaderSerializer(serializers.ModelSerializer):
+    username = serializers.CharField(source="user.username", read_only=True)
+    reader_level = serializers.CharField(source="user.reader_level", read_only=True)
+    years_experience = serializers.IntegerField(source="user.years_experience", read_only=True)
+    arm_order = serializers.SerializerMethodField()
+
+    class Meta:
+        model = StudyReader
+        fields = ["id", "pseudonym", "username", "reader_level", "years_experience", "arm_order"]
+
+    def get_arm_order(self, obj: StudyReader) -> list[str]:
+        kinds = dict(obj.study.arms.values_list("pk", "kind"))
+        return [kinds[pk] for pk in obj.arm_order if pk in kinds]
+
+
+class StudySerializer(serializers.ModelSerializer):
+    arms = serializers.SerializerMethodField()
+    readers = StudyReaderSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = ReaderStudy
+        fields = [
+            "id",
+            "name",
+            "cohort",
+            "status",
+            "washout_days",
+            "seed",
+            "reference_standard",
+            "arms",
+            "readers",
+            "generation_notes",
+            "created_at",
+            "opened_at",
+            "locked_at",
+        ]
+        read_only_fields = fields
+
+    def get_arms(self, obj: ReaderStudy) -> list[str]:
+        return [arm.kind for arm in obj.arms.order_by("index")]
+
+
+class StudyCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    cohort = serializers.PrimaryKeyRelatedField(queryset=Cohort.objects.all())
+    arm_kinds = serializers.ListField(child=serializers.ChoiceField(choices=Arm.Kind.choices))
+    readers = serializers.PrimaryKeyRelatedField(
+        queryset=User.objects.filter(role=User.Role.READER), many=True
+    )
+    washout_days = serializers.IntegerField(min_value=0, max_value=365, default=28)
+    seed = serializers.IntegerField(min_value=0, required=False, allow_null=True)
+    reference_standard = serializers.ChoiceField(
+        choices=ReaderStudy.ReferenceStandard.choices, default="pirads"
+    )
+    model_key = serializers.CharField(max_length=100, required=False, allow_blank=True)
+
+
+class ProgressSerializer(serializers.Serializer):
+    reader = serializers.CharField(source="reader.pseudonym")
+    reader_level = serializers.CharField(source="reader.user.reader_level")
+    arm = serializers.CharField(source="arm_kind")
+    session = serializers.IntegerField()
+    read = serializers.IntegerField()
+    total = serializers.IntegerField()
+    median_seconds = serializers.FloatField(allow_null=True)
+    last_activity = serializers.DateTimeField(allow_null=True)
+
+
+class SnapshotSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    sha256 = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    reads = serializers.SerializerMethodField()
+
+    def get_reads(self, obj: Any) -> int:
+        return len(obj.payload.get("reads", []))
+
+
+class StudyViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Reader studies (coordinators and admins)."""
+
+    permission_classes = [IsAuthenticated, IsCoordinator]
+    serializer_class = StudySerializer
+
+    def get_queryset(self) -> QuerySet[ReaderStudy]:
+        return ReaderStudy.objects.prefetch_related("arms", "readers__user").order_by("-created_at")
+
+    def get_serializer_class(self) -> type[serializers.BaseSerializer]:
+        return StudyCreateSerializer if self.action == "create" else StudySerializer
+
+    @extend_schema(request=StudyCreateSerializer, responses={201: StudySerializer})
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        incoming = StudyCreateSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        data = incoming.validated_data
+        try:
+            study = services.study_create(
+                name=data["name"],
+                cohort=data["cohort"],
+                created_by=request.user,
+                arm_kinds=data["arm_kinds"],
+                readers=data["readers"],
+                washout_days=data["washout_days"],
+                seed=data.get("seed"),
+                reference_standard=data["reference_standard"],
+                model_key=data.get("model_key", ""),
+            )
+        except DjangoValidationError as exc:
+            raise _drf_error(exc) from None
+        return Response(StudySerializer(study).data, status=status.HTTP_201_CREATED)
+
+    def _act(self, fn: Any) -> Response:
+        study = self.get_object()
+        try:
+            fn(study)
+        except DjangoValidationError as exc:
+            raise _drf_error(exc) from None
+        study.refresh_from_db()
+        return Response(StudySerializer(study).data)
+
+    @extend_schema(request=None, responses=StudySerializer)
+    @action(detail=True, methods=["post"])
+    def generate(self, request: Request, pk: str | None = None) -> Response:
+        """Generate the fully crossed, counterbalanced worklists (draft studies only)."""
+        return self._act(lambda s: services.study_worklists_generate(study=s, user=request.user))
+
+    @extend_schema(request=None, responses=StudySerializer)
+    @action(detail=True, methods=["post"])
+    def open(self, request: Request, pk: str | None = None) -> Response:
+        return self._act(lambda s: services.study_open(study=s, user=request.user))
+
+    @extend_schema(request=None, responses=StudySerializer)
+    @action(detail=True, methods=["post"])
+    def lock(self, request: Request, pk: str | None = None) -> Response:
+        """Freeze the reads and take a snapshot."""
+        return self._act(lambda s: services.study_lock(study=s, user=request.user))
+
+    @extend_schema(request=None, responses=SnapshotSerializer)
+    @action(detail=True, methods=["post"])
+    def snapshot(self, request: Request, pk: str | None = None) -> Response:
+        study = self.get_object()
+        try:
+            snap = services.snapshot_create(study=study, user=request.user)
+        except DjangoValidationError as exc:
+            raise _drf_error(exc) from None
+        return Response(SnapshotSerializer(snap).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses=ProgressSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def progress(self, request: Request, pk: str | None = None) -> Response:
+        """Per reader and arm: reads submitted of total, median time, last activity (no scores)."""
+        rows = selectors.study_progress(study=self.get_object())
+        return Response(ProgressSerializer(rows, many=True).data)
+
+
+# --- worklists (readers) --------------------------------------------------------------------------
+
+
+class WorklistItemSerializer(serializers.ModelSerializer):
+    """What a reader may know about one of their cases: no arm, case code or reference."""
+
+    study = serializers.CharField(source="study.name")
+    status = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Assignment
+        fields = ["token", "study", "reading_code", "session", "position", "status"]
+
+    def get_status(self, obj: Assignment) -> str:
+        read = getattr(obj, "read", None)
+        return read.status if read is not None else "todo"
+
+
+class ScoresSerializer(serializers.Serializer):
+    pirads = serializers.IntegerField(min_value=1, max_value=5, required=False, allow_null=True)
+    zone = serializers.ChoiceField(choices=Read.Zone.choices, required=False, allow_blank=True)
+    side = serializers.ChoiceField(choices=Read.Side.choices, required=False, allow_blank=True)
+    likert = serializers.IntegerField(min_value=1, max_value=7, required=False, allow_null=True)
+    comment = serializers.CharField(required=False, allow_blank=True, max_length=4000)
+    active_seconds = serializers.FloatField(required=False, min_value=0, default=0)
+
+
+class OwnReadSerializer(serializers.ModelSerializer):
+    reading_code = serializers.CharField(source="assignment.reading_code", read_only=True)
+    token = serializers.CharField(source="assignment.token", read_only=True)
+
+    class Meta:
+        model = Read
+        fields = [
+            "id",
+            "token",
+            "reading_code",
+            "status",
+            "pirads",
+            "zone",
+            "side",
+            "likert",
+            "comment",
+            "active_seconds",
+            "started_at",
+            "updated_at",
+            "submitted_at",
+        ]
+        read_only_fields = fields
+
+
+class WorklistViewSet(viewsets.ReadOnlyModelViewSet):
+    """The reader's own cases that are open for reading now; draft and submit through it."""
+
+    permission_classes = [IsAuthenticated, IsReader]
+    serializer_class = WorklistItemSerializer
+    lookup_field = "token"
+    pagination_class = None
+
+    def get_queryset(self) -> QuerySet[Assignment]:
+        return (
+            Assignment.objects.filter(
+                reader__user=self.request.user, study__status=ReaderStudy.Status.OPEN
+            )
+            .select_related("study", "reader", "read")
+            .order_by("study", "session", "position")
+        )
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        items = [a for a in self.get_queryset() if selectors.assignment_is_available(assignment=a)]
+        return Response(WorklistItemSerializer(items, many=True).data)
+
+    def get_object(self) -> Assignment:
+        try:
+            return selectors.reader_assignment_get(
+                user=self.request.user, token=self.kwargs["token"]
+            )
+        except Assignment.DoesNotExist:
+            raise NotFound() from None
+
+    def _write(self, request: Request, *, submit: bool) -> Response:
+        assignment = self.get_object()
+        incoming = ScoresSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        data = dict(incoming.validated_data)
+        seconds = data.pop("active_seconds", 0)
+        service = services.read_submit if submit else services.read_draft_save
+        try:
+            read = service(
+                assignment=assignment, user=request.user, data=data, active_seconds=seconds
+            )
+        except DjangoValidationError as exc:
+            raise _drf_error(exc) from None
+        return Response(OwnReadSerializer(read).data)
+
+    @extend_schema(request=ScoresSerializer, responses=OwnReadSerializer)
+    @action(detail=True, methods=["post"])
+    def draft(self, request: Request, token: str | None = None) -> Response:
+        """Save a draft (partial scores allowed) and credit active reading seconds."""
+        return self._write(request, submit=False)
+
+    @extend_schema(request=ScoresSerializer, responses=OwnReadSerializer)
+    @action(detail=True, methods=["post"])
+    def submit(self, request: Request, token: str | None = None) -> Response:
+        """Submit the read (all scores required); it becomes read-only."""
+        return self._write(request, submit=True)
+
+
+# --- reads ---------------------------------------------------------------------------------------
+
+
+class CoordinatorReadSerializer(serializers.ModelSerializer):
+    """Status and timing always; scores only once the study is locked or snapshotted."""
+
+    study = serializers.IntegerField(source="assignment.study_id", read_only=True)
+    reader = serializers.CharField(source="assignment.reader.pseudonym", read_only=True)
+    reading_code = serializers.CharField(source="assignment.reading_code", read_only=True)
+    case_code = serializers.CharField(source="assignment.case.case_code", read_only=True)
+    arm = serializers.CharField(source="assignment.arm.kind", read_only=True)
+    scores = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Read
+        fields = [
+            "id",
+            "study",
+            "reader",
+            "reading_code",
+            "case_code",
+            "arm",
+            "status",
+            "active_seconds",
+            "started_at",
+            "submitted_at",
+            "scores",
+        ]
+        read_only_fields = fields
+
+    def get_scores(self, obj: Read) -> dict[str, Any] | None:
+        frozen = self.context.get("frozen", {}).get(obj.assignment.study_id)
+        if frozen is None:
+            return None
+        row = frozen.get(obj.assignment.reading_code)
+        if row is None:
+            return None
+        return {k: row[k] for k in ("pirads", "zone", "side", "likert", "comment")}
+
+
+class ReopenSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=500)
+
+
+class ReadViewSet(viewsets.ReadOnlyModelViewSet):
+    """Readers: their own reads. Coordinators: every read, scores hidden until frozen."""
+
+    permission_classes = [IsAuthenticated]
+
+    def get_queryset(self) -> QuerySet[Read]:
+        user = self.request.user
+        qs = Read.objects.select_related(
+            "assignment__study", "assignment__reader", "assignment__arm", "assignment__case"
+        ).order_by("pk")
+        if user_is_coordinator(user):
+            study = self.request.query_params.get("study")
+            return qs.filter(assignment__study_id=study) if study and study.isdigit() else qs
+        if user_is_reader(user):
+            return qs.filter(assignment__reader__user=user)
+        return qs.none()
+
+    def get_serializer_class(self) -> type[serializers.BaseSerializer]:
+        if user_is_coordinator(self.request.user):
+            return CoordinatorReadSerializer
+        return OwnReadSerializer
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        context = super().get_serializer_context()
+        frozen: dict[int, dict[str, dict[str, Any]]] = {}
+        if user_is_coordinator(self.request.user):
+            for study in ReaderStudy.objects.all():
+                if selectors.study_results_visible(study=study):
+                    snap = selectors.study_latest_snapshot(study=study)
+                    if snap is not None:
+                        frozen[study.pk] = {r["reading_code"]: r for r in snap.payload["reads"]}
+        context["frozen"] = frozen
+        return context
+
+    def get_object(self) -> Read:
+        try:
+            return super().get_object()
+        except Http404:
+            raise NotFound() from None
+
+    @extend_schema(request=ReopenSerializer, responses=CoordinatorReadSerializer)
+    @action(detail=True, methods=["post"])
+    def reopen(self, request: Request, pk: str | None = None) -> Response:
+        """Coordinator: make a submitted read editable again (audited with the reason)."""
+        if not user_is_coordinator(request.user):
+            raise PermissionDenied("coordinators only")
+        incoming = ReopenSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        try:
+            read = services.read_reopen(
+                read=self.get_object(), user=request.user, reason=incoming.validated_data["reason"]
+            )
+        except DjangoValidationError as exc:
+            raise _drf_error(exc) from None
+        return Response(CoordinatorReadSerializer(read, context=self.get_serializer_context()).data)

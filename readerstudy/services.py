@@ -1,0 +1,535 @@
+"""Reader-study writes: design, worklists, reads, audit, locking and snapshots."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import secrets
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import User
+from readerstudy.models import (
+    Arm,
+    Assignment,
+    AssignmentSeries,
+    AuditEvent,
+    Read,
+    ReaderStudy,
+    Snapshot,
+    StudyReader,
+)
+from registration.models import Case, Cohort, ImageSeries
+
+# No 0/O, 1/I/L, 2/Z, 5/S, 8/B: reading codes are read aloud and typed.
+_CODE_ALPHABET = "ACDEFGHJKMNPQRTUVWXY34679"
+_CODE_LENGTH = 6
+# One save can credit at most this much active time: a stuck tab must not inflate reading time.
+MAX_ACTIVE_SECONDS_PER_SAVE = 1800.0
+ARM_KINDS = ("original", "registered", "fused")
+
+
+def _new_uid() -> str:
+    # 2.25.<UUID as integer> is the standard UID form that needs no registered root.
+    return f"2.25.{uuid.uuid4().int}"
+
+
+def _new_token() -> str:
+    return secrets.token_urlsafe(18)
+
+
+def _audit(
+    *,
+    study: ReaderStudy,
+    user: User,
+    action: str,
+    assignment: Assignment | None = None,
+    details: Mapping[str, Any] | None = None,
+) -> AuditEvent:
+    return AuditEvent.objects.create(
+        study=study, user=user, action=action, assignment=assignment, details=dict(details or {})
+    )
+
+
+def _require_coordinator(user: User) -> None:
+    if not user.is_coordinator:
+        raise PermissionDenied("coordinators only")
+
+
+# --- design --------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def study_create(
+    *,
+    name: str,
+    cohort: Cohort,
+    created_by: User,
+    arm_kinds: Iterable[str],
+    readers: Iterable[User],
+    washout_days: int = 28,
+    seed: int | None = None,
+    reference_standard: str = ReaderStudy.ReferenceStandard.PIRADS,
+    model_key: str = "",
+) -> ReaderStudy:
+    """Create a draft study with its arms (in the given order) and readers (R1, R2, …)."""
+    _require_coordinator(created_by)
+    errors: dict[str, list[str]] = {}
+    name = name.strip()
+    if not name:
+        errors.setdefault("name", []).append("A study needs a name.")
+    elif ReaderStudy.objects.filter(name=name).exists():
+        errors.setdefault("name", []).append(f"A study named {name!r} already exists.")
+    kinds = list(arm_kinds)
+    if not kinds:
+        errors.setdefault("arm_kinds", []).append("Choose at least one arm.")
+    bad = [k for k in kinds if k not in ARM_KINDS]
+    if bad:
+        errors.setdefault("arm_kinds", []).append(
+            f"Unknown arm type(s) {', '.join(bad)}; use {', '.join(ARM_KINDS)}."
+        )
+    if len(set(kinds)) != len(kinds):
+        errors.setdefault("arm_kinds", []).append("Each arm type can appear once.")
+    reader_list = list(dict.fromkeys(readers))
+    if not reader_list:
+        errors.setdefault("readers", []).append("Choose at least one reader.")
+    not_readers = [u.username for u in reader_list if not u.is_reader]
+    if not_readers:
+        errors.setdefault("readers", []).append(
+            f"Only users with the reader role can read: {', '.join(not_readers)}."
+        )
+    if not 0 <= washout_days <= 365:
+        errors.setdefault("washout_days", []).append("Washout must be 0–365 days.")
+    if reference_standard not in ReaderStudy.ReferenceStandard.values:
+        errors.setdefault("reference_standard", []).append("Use 'pirads' or 'biopsy'.")
+    if errors:
+        raise ValidationError(errors)
+
+    study = ReaderStudy.objects.create(
+        name=name,
+        cohort=cohort,
+        created_by=created_by,
+        washout_days=washout_days,
+        seed=seed if seed is not None else secrets.randbelow(2**31),
+        reference_standard=reference_standard,
+    )
+    for index, kind in enumerate(kinds):
+        Arm.objects.create(
+            study=study, kind=kind, index=index, model_key=model_key if kind != "original" else ""
+        )
+    for number, user in enumerate(reader_list, start=1):
+        StudyReader.objects.create(study=study, user=user, pseudonym=f"R{number}")
+    return study
+
+
+def _series_for_arm(*, case: Case, arm: Arm) -> tuple[dict[str, ImageSeries], str | None]:
+    """The series an arm shows for a case, by role, or the reason the case cannot be read."""
+    series = list(case.series.all())
+
+    def pick(modality: str, kind: str) -> ImageSeries | None:
+        found = [s for s in series if s.modality == modality and s.kind == kind]
+        if kind == "registered" and arm.model_key:
+            found = [s for s in found if s.model_key == arm.model_key]
+        # Newest registered series wins when no model is named.
+        return max(found, key=lambda s: s.pk) if found else None
+
+    if arm.kind == Arm.Kind.ORIGINAL:
+        t2 = pick("MR_T2", "original")
+        return ({"primary": t2}, None) if t2 else ({}, "no original T2")
+    registered = pick("MR_T2", "registered")
+    model = f" (model {arm.model_key})" if arm.model_key else ""
+    if registered is None:
+        return {}, f"no registered T2{model}"
+    if arm.kind == Arm.Kind.REGISTERED:
+        return {"primary": registered}, None
+    trus = pick("US", "original")
+    if trus is None:
+        return {}, "no TRUS"
+    return {"primary": registered, "underlay": trus}, None
+
+
+def _unique_codes(count: int, taken: set[str]) -> list[str]:
+    codes: list[str] = []
+    while len(codes) < count:
+        code = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(_CODE_LENGTH))
+        if code not in taken:
+            taken.add(code)
+            codes.append(code)
+    return codes
+
+
+@dataclass(frozen=True)
+class GenerationResult:
+    assignments: int
+    cases: int
+    notes: list[str] = field(default_factory=list)
+
+
+@transaction.atomic
+def study_worklists_generate(*, study: ReaderStudy, user: User) -> GenerationResult:
+    """Fully crossed worklists: every reader reads every readable case in every arm.
+
+    Arm order is counterbalanced by rotating it reader by reader within each experience level, so
+    half of the juniors and half of the seniors start with each arm (of two). Positions within a
+    reader's arm are a shuffle seeded by (study seed, reader pseudonym, arm kind): the same seed
+    gives the same orders. Cases missing a series that any arm needs are left out of every arm,
+    keeping the design fully crossed, and named in the notes.
+    """
+    _require_coordinator(user)
+    study = ReaderStudy.objects.select_for_update().get(pk=study.pk)
+    if study.status != ReaderStudy.Status.DRAFT:
+        raise ValidationError("Worklists can only be generated while the study is a draft.")
+    arms = list(study.arms.order_by("index"))
+    readers = list(study.readers.select_related("user").order_by("pk"))
+    if not arms or not readers:
+        raise ValidationError("The study needs at least one arm and one reader.")
+
+    study.assignments.all().delete()
+    cases = list(study.cohort.cases.prefetch_related("series__instances").order_by("case_code"))
+    notes: list[str] = []
+    readable: list[tuple[Case, dict[int, dict[str, ImageSeries]]]] = []
+    for case in cases:
+        per_arm: dict[int, dict[str, ImageSeries]] = {}
+        missing: list[str] = []
+        for arm in arms:
+            chosen, why = _series_for_arm(case=case, arm=arm)
+            if why:
+                missing.append(f"{why} (needed by the {arm.kind} arm)")
+            else:
+                per_arm[arm.pk] = chosen
+        if missing:
+            notes.append(f"Case {case.case_code} left out: {'; '.join(missing)}.")
+        else:
+            readable.append((case, per_arm))
+    if not readable:
+        raise ValidationError(
+            "No case of the cohort has every series the arms need. " + " ".join(notes)
+        )
+
+    taken: set[str] = set()
+    total = 0
+    by_level: dict[str, list[StudyReader]] = {}
+    for reader in readers:
+        by_level.setdefault(reader.user.reader_level, []).append(reader)
+    for level_readers in by_level.values():
+        for rank, reader in enumerate(level_readers):
+            shift = rank % len(arms)
+            order = arms[shift:] + arms[:shift]
+            reader.arm_order = [arm.pk for arm in order]
+            reader.save(update_fields=["arm_order"])
+            for session, arm in enumerate(order, start=1):
+                rng = random.Random(f"{study.seed}:{reader.pseudonym}:{arm.kind}")
+                shuffled = list(readable)
+                rng.shuffle(shuffled)
+                codes = _unique_codes(len(shuffled), taken)
+                for position, ((case, per_arm), code) in enumerate(zip(shuffled, codes), start=1):
+                    assignment = Assignment.objects.create(
+                        study=study,
+                        reader=reader,
+                        arm=arm,
+                        case=case,
+                        session=session,
+                        position=position,
+                        reading_code=code,
+                        token=_new_token(),
+                    )
+                    _assignment_views_create(assignment=assignment, series=per_arm[arm.pk])
+                    total += 1
+    study.generation_notes = notes
+    study.save(update_fields=["generation_notes"])
+    _audit(
+        study=study,
+        user=user,
+        action=AuditEvent.Action.WORKLISTS,
+        details={"assignments": total, "cases": len(readable), "left_out": len(notes)},
+    )
+    return GenerationResult(assignments=total, cases=len(readable), notes=notes)
+
+
+def _assignment_views_create(*, assignment: Assignment, series: Mapping[str, ImageSeries]) -> None:
+    # One map per assignment: the fused arm's two series keep a shared frame of reference.
+    uid_map: dict[str, str] = {}
+
+    def remap(uid: str) -> str:
+        if uid and uid not in uid_map:
+            uid_map[uid] = _new_uid()
+        return uid_map.get(uid, "")
+
+    views = []
+    for role, s in series.items():
+        remap(s.frame_of_reference_uid)
+        views.append(
+            AssignmentSeries(
+                assignment=assignment,
+                series=s,
+                role=role,
+                token=_new_token(),
+                study_uid=remap(s.study_instance_uid),
+                series_uid=remap(s.series_instance_uid),
+            )
+        )
+        for instance in s.instances.all():
+            remap(instance.sop_instance_uid)
+    for view in views:
+        view.uid_map = uid_map
+    AssignmentSeries.objects.bulk_create(views)
+
+
+@transaction.atomic
+def study_open(*, study: ReaderStudy, user: User) -> ReaderStudy:
+    _require_coordinator(user)
+    study = ReaderStudy.objects.select_for_update().get(pk=study.pk)
+    if study.status != ReaderStudy.Status.DRAFT:
+        raise ValidationError(f"Only a draft study can be opened (this one is {study.status}).")
+    if not study.assignments.exists():
+        raise ValidationError("Generate the worklists before opening the study.")
+    study.status = ReaderStudy.Status.OPEN
+    study.opened_at = timezone.now()
+    study.save(update_fields=["status", "opened_at"])
+    _audit(study=study, user=user, action=AuditEvent.Action.STUDY_OPEN)
+    return study
+
+
+@transaction.atomic
+def study_lock(*, study: ReaderStudy, user: User) -> Snapshot:
+    """Freeze the reads (no more drafts, submissions or reopenings) and snapshot them."""
+    _require_coordinator(user)
+    study = ReaderStudy.objects.select_for_update().get(pk=study.pk)
+    if study.status != ReaderStudy.Status.OPEN:
+        raise ValidationError(f"Only an open study can be locked (this one is {study.status}).")
+    study.status = ReaderStudy.Status.LOCKED
+    study.locked_at = timezone.now()
+    study.save(update_fields=["status", "locked_at"])
+    _audit(study=study, user=user, action=AuditEvent.Action.STUDY_LOCK)
+    return snapshot_create(study=study, user=user)
+
+
+# --- reads ---------------------------------------------------------------------------------------
+
+
+def _clean_scores(data: Mapping[str, Any], *, complete: bool) -> dict[str, Any]:
+    errors: dict[str, list[str]] = {}
+    cleaned: dict[str, Any] = {}
+
+    def integer(name: str, low: int, high: int) -> None:
+        value = data.get(name)
+        if value in (None, ""):
+            cleaned[name] = None
+            return
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            errors.setdefault(name, []).append(f"{name} must be a whole number {low}–{high}.")
+            return
+        if not low <= number <= high or str(value).strip() not in (str(number), f"{number}.0"):
+            errors.setdefault(name, []).append(f"{name} must be a whole number {low}–{high}.")
+            return
+        cleaned[name] = number
+
+    def choice(name: str, allowed: Iterable[str]) -> None:
+        value = data.get(name) or ""
+        allowed = list(allowed)
+        if value not in ["", *allowed]:
+            errors.setdefault(name, []).append(f"{name} must be one of {', '.join(allowed)}.")
+            return
+        cleaned[name] = value
+
+    integer("pirads", 1, 5)
+    integer("likert", 1, 7)
+    choice("zone", Read.Zone.values)
+    choice("side", Read.Side.values)
+    comment = str(data.get("comment") or "")
+    if len(comment) > 4000:
+        errors.setdefault("comment", []).append("The comment is limited to 4000 characters.")
+    cleaned["comment"] = comment
+    if complete and not errors:
+        for name in ("pirads", "zone", "side", "likert"):
+            if cleaned.get(name) in (None, ""):
+                errors.setdefault(name, []).append(f"{name} is required to submit.")
+    if errors:
+        raise ValidationError(errors)
+    return cleaned
+
+
+def _credit(seconds: float | int | str | None) -> float:
+    try:
+        value = float(seconds or 0)
+    except (TypeError, ValueError):
+        return 0.0
+    if value != value or value < 0:  # NaN or negative
+        return 0.0
+    return min(value, MAX_ACTIVE_SECONDS_PER_SAVE)
+
+
+def _editable_read(*, assignment: Assignment, user: User) -> Read:
+    from readerstudy.selectors import assignment_is_available
+
+    if assignment.reader.user_id != user.pk:
+        raise PermissionDenied("not your assignment")
+    if not assignment_is_available(assignment=assignment):
+        raise ValidationError("This case is not open for reading.")
+    read, _ = Read.objects.select_for_update().get_or_create(assignment=assignment)
+    if read.status == Read.Status.SUBMITTED:
+        raise ValidationError("This read is submitted; only a coordinator can reopen it.")
+    return read
+
+
+@transaction.atomic
+def read_draft_save(
+    *, assignment: Assignment, user: User, data: Mapping[str, Any], active_seconds: float = 0.0
+) -> Read:
+    """Save whatever the reader has entered so far and credit the active time since last save."""
+    read = _editable_read(assignment=assignment, user=user)
+    cleaned = _clean_scores(data, complete=False)
+    for name, value in cleaned.items():
+        setattr(read, name, value)
+    credit = _credit(active_seconds)
+    read.active_seconds += credit
+    read.save()
+    _audit(
+        study=assignment.study,
+        user=user,
+        action=AuditEvent.Action.DRAFT_SAVE,
+        assignment=assignment,
+        details={"active_seconds": round(credit, 3)},
+    )
+    return read
+
+
+@transaction.atomic
+def read_submit(
+    *, assignment: Assignment, user: User, data: Mapping[str, Any], active_seconds: float = 0.0
+) -> Read:
+    read = _editable_read(assignment=assignment, user=user)
+    cleaned = _clean_scores(data, complete=True)
+    for name, value in cleaned.items():
+        setattr(read, name, value)
+    credit = _credit(active_seconds)
+    read.active_seconds += credit
+    read.status = Read.Status.SUBMITTED
+    read.submitted_at = timezone.now()
+    read.save()
+    _audit(
+        study=assignment.study,
+        user=user,
+        action=AuditEvent.Action.SUBMIT,
+        assignment=assignment,
+        details={
+            "active_seconds": round(credit, 3),
+            "total_seconds": round(read.active_seconds, 3),
+        },
+    )
+    return read
+
+
+@transaction.atomic
+def read_reopen(*, read: Read, user: User, reason: str) -> Read:
+    """Let the reader change a submitted read again (coordinator only, audited with the reason)."""
+    _require_coordinator(user)
+    read = Read.objects.select_for_update().select_related("assignment__study").get(pk=read.pk)
+    study = read.assignment.study
+    if study.status != ReaderStudy.Status.OPEN:
+        raise ValidationError("Reads can only be reopened while the study is open.")
+    if read.status != Read.Status.SUBMITTED:
+        raise ValidationError("Only a submitted read can be reopened.")
+    reason = reason.strip()
+    if not reason:
+        raise ValidationError({"reason": ["Give the reason for reopening (it is audited)."]})
+    read.status = Read.Status.DRAFT
+    read.save(update_fields=["status", "updated_at"])
+    _audit(
+        study=study,
+        user=user,
+        action=AuditEvent.Action.REOPEN,
+        assignment=read.assignment,
+        details={"reason": reason[:500]},
+    )
+    return read
+
+
+def assignment_view_record(*, assignment: Assignment, user: User) -> AuditEvent:
+    return _audit(
+        study=assignment.study, user=user, action=AuditEvent.Action.VIEW, assignment=assignment
+    )
+
+
+# --- snapshots -----------------------------------------------------------------------------------
+
+
+def _snapshot_payload(study: ReaderStudy) -> dict[str, Any]:
+    reads = (
+        Read.objects.filter(assignment__study=study, status=Read.Status.SUBMITTED)
+        .select_related("assignment__reader__user", "assignment__arm", "assignment__case")
+        .order_by("assignment__reader__pseudonym", "assignment__arm__index", "assignment__case_id")
+    )
+    rows = []
+    for read in reads:
+        a = read.assignment
+        case = a.case
+        rows.append(
+            {
+                "reader": a.reader.pseudonym,
+                "reader_level": a.reader.user.reader_level,
+                "years_experience": a.reader.user.years_experience,
+                "arm": a.arm.kind,
+                "session": a.session,
+                "position": a.position,
+                "reading_code": a.reading_code,
+                "case_id": case.pk,
+                "case_code": case.case_code,
+                "synthetic": case.synthetic,
+                "reference_pirads": case.reference_pirads,
+                "cspca": case.cspca,
+                "isup_grade": case.isup_grade,
+                "gleason": case.gleason,
+                "lesion_side": case.lesion_side,
+                "pirads": read.pirads,
+                "zone": read.zone,
+                "side": read.side,
+                "likert": read.likert,
+                "comment": read.comment,
+                "active_seconds": round(read.active_seconds, 3),
+                "started_at": read.started_at.isoformat(),
+                "submitted_at": read.submitted_at.isoformat() if read.submitted_at else None,
+            }
+        )
+    return {
+        "study": {
+            "id": study.pk,
+            "name": study.name,
+            "status": study.status,
+            "reference_standard": study.reference_standard,
+            "seed": study.seed,
+            "washout_days": study.washout_days,
+            "arms": [arm.kind for arm in study.arms.order_by("index")],
+        },
+        "reads": rows,
+    }
+
+
+def snapshot_create(*, study: ReaderStudy, user: User) -> Snapshot:
+    """Freeze the submitted reads; the hash covers the canonical JSON of the payload."""
+    _require_coordinator(user)
+    if study.status == ReaderStudy.Status.DRAFT:
+        raise ValidationError("A draft study has no reads to snapshot.")
+    with transaction.atomic():
+        payload = _snapshot_payload(study)
+        canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+        digest = hashlib.sha256(canonical.encode()).hexdigest()
+        snapshot = Snapshot.objects.create(
+            study=study, created_by=user, sha256=digest, payload=payload
+        )
+        _audit(
+            study=study,
+            user=user,
+            action=AuditEvent.Action.SNAPSHOT,
+            details={"sha256": digest, "reads": len(payload["reads"])},
+        )
+    return snapshot

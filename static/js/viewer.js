@@ -1,0 +1,321 @@
+// Reader viewer: Cornerstone3D stack viewport(s) plus the scoring form with autosave and
+// active-time counting. Everything it loads comes from the per-assignment manifest URLs in the
+// page config; it never builds an image URL itself.
+import { core, tools, dicomImageLoader } from "../vendor/cornerstone.js";
+
+const config = JSON.parse(document.getElementById("viewer-config").textContent);
+const statusEl = document.getElementById("viewport-status");
+const sliceEl = document.getElementById("slice-counter");
+const presetEl = document.getElementById("wl-preset");
+const form = document.getElementById("read-form");
+const saveStatus = document.getElementById("save-status");
+const errorsEl = document.getElementById("form-errors");
+const csrf = document.querySelector("input[name=csrfmiddlewaretoken]")?.value || "";
+
+const state = { ready: false, error: null, primary: null, underlay: null, presets: [], total: 0 };
+window.mritrusViewer = state;
+
+// --- active reading time: counted only while the page is visible ---------------------------
+let activeMs = 0;
+let visibleSince = document.visibilityState === "visible" ? performance.now() : null;
+document.addEventListener("visibilitychange", () => {
+  const now = performance.now();
+  if (document.visibilityState === "visible") {
+    visibleSince = now;
+  } else if (visibleSince !== null) {
+    activeMs += now - visibleSince;
+    visibleSince = null;
+    if (dirty || activeMs > 0) saveDraft({ keepalive: true });
+  }
+});
+function takeActiveSeconds() {
+  const now = performance.now();
+  let ms = activeMs;
+  if (visibleSince !== null) {
+    ms += now - visibleSince;
+    visibleSince = now;
+  }
+  activeMs = 0;
+  return ms / 1000;
+}
+function giveBackSeconds(seconds) {
+  activeMs += seconds * 1000; // a failed save must not lose the time it carried
+}
+
+// --- form ------------------------------------------------------------------------------------
+function formData() {
+  const fd = new FormData(form);
+  return {
+    pirads: fd.get("pirads") || null,
+    zone: fd.get("zone") || "",
+    side: fd.get("side") || "",
+    likert: fd.get("likert") || null,
+    comment: fd.get("comment") || "",
+  };
+}
+
+let dirty = false;
+let saveTimer = null;
+let inFlight = null;
+
+async function post(url, body, { keepalive = false } = {}) {
+  const response = await fetch(url, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", "X-CSRFToken": csrf },
+    credentials: "same-origin",
+    body: JSON.stringify(body),
+    keepalive,
+  });
+  let data = {};
+  try {
+    data = await response.json();
+  } catch (e) {
+    data = { errors: { __all__: [`HTTP ${response.status}`] } };
+  }
+  return { ok: response.ok, status: response.status, data };
+}
+
+function showErrors(errors) {
+  errorsEl.textContent = Object.entries(errors || {})
+    .map(([k, v]) => (k === "__all__" ? v.join(" ") : `${k}: ${v.join(" ")}`))
+    .join(" · ");
+}
+
+async function saveDraft({ keepalive = false } = {}) {
+  if (config.readOnly) return;
+  if (inFlight) await inFlight.catch(() => {});
+  const seconds = takeActiveSeconds();
+  const wasDirty = dirty;
+  dirty = false;
+  inFlight = post(config.draftUrl, { ...formData(), active_seconds: seconds }, { keepalive });
+  try {
+    const { ok, data } = await inFlight;
+    if (ok) {
+      saveStatus.textContent = `Draft saved ${new Date().toLocaleTimeString()}`;
+      showErrors({});
+    } else {
+      giveBackSeconds(seconds);
+      dirty = dirty || wasDirty;
+      showErrors(data.errors);
+    }
+  } catch (e) {
+    giveBackSeconds(seconds);
+    dirty = dirty || wasDirty;
+    saveStatus.textContent = "Offline — will retry";
+  } finally {
+    inFlight = null;
+  }
+}
+
+function scheduleSave() {
+  dirty = true;
+  saveStatus.textContent = "Editing…";
+  clearTimeout(saveTimer);
+  saveTimer = setTimeout(saveDraft, 700);
+}
+
+async function submitRead() {
+  if (config.readOnly) return;
+  clearTimeout(saveTimer);
+  if (inFlight) await inFlight.catch(() => {});
+  const seconds = takeActiveSeconds();
+  const button = document.getElementById("submit-read");
+  button.disabled = true;
+  try {
+    const { ok, data } = await post(config.submitUrl, { ...formData(), active_seconds: seconds });
+    if (ok) {
+      window.location.assign(data.next_url);
+      return;
+    }
+    giveBackSeconds(seconds);
+    showErrors(data.errors);
+  } catch (e) {
+    giveBackSeconds(seconds);
+    showErrors({ __all__: ["Could not reach the server; nothing was submitted."] });
+  }
+  button.disabled = false;
+}
+
+if (config.readOnly) {
+  for (const el of form.elements) el.disabled = true;
+} else {
+  form.addEventListener("input", scheduleSave);
+  form.addEventListener("change", scheduleSave);
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    submitRead();
+  });
+  // A periodic save keeps the credited time current even when nothing is typed.
+  setInterval(() => {
+    if (document.visibilityState === "visible") saveDraft();
+  }, 30000);
+  window.addEventListener("pagehide", () => saveDraft({ keepalive: true }));
+}
+
+function pick(name, value) {
+  const input = form.querySelector(`input[name=${name}][value="${value}"]`);
+  if (input && !input.disabled) {
+    input.checked = true;
+    scheduleSave();
+  }
+}
+
+// --- viewer ----------------------------------------------------------------------------------
+function updateSliceCounter() {
+  if (!state.primary) return;
+  sliceEl.textContent = `Slice ${state.primary.getCurrentImageIdIndex() + 1} / ${state.total}`;
+}
+
+function applyPreset(index) {
+  const preset = state.presets[index];
+  if (!preset || !state.primary) return;
+  state.primary.setProperties({ voiRange: { lower: preset.lower, upper: preset.upper } });
+  state.primary.render();
+}
+
+function resetView() {
+  if (!state.primary) return;
+  state.primary.resetCamera();
+  presetEl.value = "0";
+  applyPreset(0);
+  syncUnderlay();
+}
+
+function syncUnderlay() {
+  // Registered T2 and TRUS share the TRUS grid, so the same slice index and camera line up.
+  if (!state.underlay || !state.primary) return;
+  const index = state.primary.getCurrentImageIdIndex();
+  if (state.underlay.getCurrentImageIdIndex() !== index) state.underlay.setImageIdIndex(index);
+  state.underlay.setCamera(state.primary.getCamera());
+  state.underlay.render();
+}
+
+function scrollBy(delta) {
+  if (!state.primary) return;
+  const next = Math.min(state.total - 1, Math.max(0, state.primary.getCurrentImageIdIndex() + delta));
+  state.primary.setImageIdIndex(next);
+}
+
+async function fetchManifest(url) {
+  const response = await fetch(url, { credentials: "same-origin" });
+  if (!response.ok) throw new Error(`manifest HTTP ${response.status}`);
+  return response.json();
+}
+
+async function start() {
+  const [primaryManifest, underlayManifest] = await Promise.all([
+    fetchManifest(config.primary),
+    config.underlay ? fetchManifest(config.underlay) : Promise.resolve(null),
+  ]);
+  await core.init();
+  tools.init();
+  dicomImageLoader.init({ maxWebWorkers: Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1)) });
+
+  const { ViewportType, Events } = core.Enums;
+  const engine = new core.RenderingEngine("mritrus-reader");
+  const viewports = [{ viewportId: "primary", type: ViewportType.STACK, element: document.getElementById("viewport-primary"), defaultOptions: { background: [0, 0, 0] } }];
+  if (underlayManifest) {
+    viewports.unshift({ viewportId: "underlay", type: ViewportType.STACK, element: document.getElementById("viewport-underlay"), defaultOptions: { background: [0, 0, 0] } });
+  }
+  engine.setViewports(viewports);
+  const primary = engine.getViewport("primary");
+  state.primary = primary;
+  state.total = primaryManifest.imageIds.length;
+  state.presets = primaryManifest.presets;
+  presetEl.innerHTML = "";
+  state.presets.forEach((p, i) => presetEl.add(new Option(p.name, String(i))));
+  presetEl.addEventListener("change", () => applyPreset(Number(presetEl.value)));
+
+  const { WindowLevelTool, PanTool, ZoomTool, StackScrollTool, ToolGroupManager, Enums: tEnums } = tools;
+  for (const Tool of [WindowLevelTool, PanTool, ZoomTool, StackScrollTool]) tools.addTool(Tool);
+  const group = ToolGroupManager.createToolGroup("mritrus-reader-tools");
+  for (const Tool of [WindowLevelTool, PanTool, ZoomTool, StackScrollTool]) group.addTool(Tool.toolName);
+  const MB = tEnums.MouseBindings;
+  group.setToolActive(WindowLevelTool.toolName, { bindings: [{ mouseButton: MB.Primary }] });
+  group.setToolActive(PanTool.toolName, {
+    bindings: [{ mouseButton: MB.Auxiliary }, { mouseButton: MB.Primary, modifierKey: tEnums.KeyboardBindings.Shift }],
+  });
+  group.setToolActive(ZoomTool.toolName, { bindings: [{ mouseButton: MB.Secondary }] });
+  group.setToolActive(StackScrollTool.toolName, { bindings: [{ mouseButton: MB.Wheel }] });
+  group.addViewport("primary", "mritrus-reader");
+
+  const middle = Math.floor(state.total / 2);
+  const element = primary.element;
+  element.addEventListener(Events.STACK_NEW_IMAGE, () => {
+    updateSliceCounter();
+    syncUnderlay();
+  });
+  element.addEventListener(Events.CAMERA_MODIFIED, syncUnderlay);
+  element.addEventListener("contextmenu", (e) => e.preventDefault());
+
+  if (underlayManifest) {
+    const underlay = engine.getViewport("underlay");
+    state.underlay = underlay;
+    await underlay.setStack(underlayManifest.imageIds, middle);
+    const p = underlayManifest.presets[0];
+    if (p) underlay.setProperties({ voiRange: { lower: p.lower, upper: p.upper } });
+    underlay.render();
+    const slider = document.getElementById("opacity");
+    const out = document.getElementById("opacity-value");
+    const setOpacity = () => {
+      document.getElementById("viewport-primary").style.opacity = String(slider.value / 100);
+      out.textContent = `${slider.value} %`;
+    };
+    slider.addEventListener("input", setOpacity);
+    setOpacity();
+  }
+  await primary.setStack(primaryManifest.imageIds, middle);
+  applyPreset(0);
+  syncUnderlay();
+  updateSliceCounter();
+  statusEl.hidden = true;
+  state.ready = true;
+  document.body.dataset.viewerReady = "1";
+  // Decode the rest of the stack in the background so scrolling never waits or flickers.
+  for (const imageId of primaryManifest.imageIds) core.imageLoader.loadAndCacheImage(imageId).catch(() => {});
+  if (underlayManifest) for (const imageId of underlayManifest.imageIds) core.imageLoader.loadAndCacheImage(imageId).catch(() => {});
+
+  window.addEventListener("resize", () => {
+    engine.resize(true, true);
+    syncUnderlay();
+  });
+}
+
+document.getElementById("btn-reset").addEventListener("click", resetView);
+
+document.addEventListener("keydown", (e) => {
+  const typing = e.target instanceof HTMLTextAreaElement || (e.target instanceof HTMLInputElement && e.target.type !== "radio" && e.target.type !== "range");
+  if (e.ctrlKey && e.key === "Enter") {
+    e.preventDefault();
+    submitRead();
+    return;
+  }
+  if (typing || e.ctrlKey || e.metaKey || e.altKey) return;
+  const digit = /^Digit([0-9])$/.exec(e.code)?.[1];
+  if (e.key === "ArrowUp" || e.key === "ArrowLeft") {
+    e.preventDefault();
+    scrollBy(-1);
+  } else if (e.key === "ArrowDown" || e.key === "ArrowRight") {
+    e.preventDefault();
+    scrollBy(1);
+  } else if (e.key === "Escape") {
+    resetView();
+  } else if (digit && e.shiftKey && digit >= "1" && digit <= "7") {
+    pick("likert", digit);
+  } else if (digit && !e.shiftKey && digit >= "1" && digit <= "5") {
+    pick("pirads", digit);
+  } else if (digit === "0") {
+    pick("side", "none");
+  } else {
+    const key = e.key.toLowerCase();
+    const map = { p: ["zone", "pz"], t: ["zone", "tz"], n: ["zone", "none"], l: ["side", "left"], r: ["side", "right"], b: ["side", "bilateral"] };
+    if (map[key]) pick(...map[key]);
+  }
+});
+
+start().catch((error) => {
+  state.error = String(error);
+  statusEl.hidden = false;
+  statusEl.textContent = `The images could not be loaded: ${error.message || error}`;
+  console.error(error);
+});
