@@ -266,7 +266,9 @@ def fleiss_kappa(
     idx = _category_index(arr.ravel(), cats, name="ratings").reshape(arr.shape)
     counts = np.zeros((n_subjects, k))
     np.add.at(counts, (np.repeat(np.arange(n_subjects), r), idx.ravel()), 1.0)
-    return fleiss_kappa_from_counts(counts, categories=cats, n_incomplete_dropped=dropped)
+    return fleiss_kappa_from_counts(
+        counts, categories=tuple(float(v) for v in cats), n_incomplete_dropped=dropped
+    )
 
 
 def fleiss_kappa_from_counts(

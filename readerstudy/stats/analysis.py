@@ -44,7 +44,7 @@ from readerstudy.stats.diagnostic import (
     side_correct,
     spearman_correlation,
 )
-from readerstudy.stats.mrmc import MrmcResult, mrmc_or
+from readerstudy.stats.mrmc import CovarianceMethod, MrmcResult, mrmc_or
 from readerstudy.stats.rank_tests import RankTestResult, mann_whitney_u, wilcoxon_signed_rank
 from readerstudy.stats.roc import (
     DelongPairedTest,
@@ -606,12 +606,13 @@ def study_analyse(
                 f"MRMC uses the {int(complete.sum())} cases with a reference scored by every reader in "
                 f"every arm; {mrmc_dropped} dropped"
             )
-        for method in ("jackknife", "delong"):
+        methods: tuple[CovarianceMethod, ...] = ("jackknife", "delong")
+        for method in methods:
             mrmc.append(
                 mrmc_or(
                     pirads[idx][:, :, complete],
                     y[complete],
-                    covariance=method,  # type: ignore[arg-type]
+                    covariance=method,
                     treatments=order,
                     readers=readers,
                     confidence=confidence,
