@@ -312,12 +312,23 @@ def _load_label(
         raise JobInputError(
             f"The {name} of case {case.case_code} is empty: it does not overlap the image."
         )
-    if not np.any(image[label > 0] != image.min()):
-        raise JobInputError(
-            f"The {name} of case {case.case_code} lies outside the imaged region: it does not "
-            "overlap the image."
-        )
     return label
+
+
+def _label_outside_fixed_grid(
+    label: NDArray[np.uint8],
+    affine: NDArray[np.float64],
+    fixed_shape: tuple[int, ...],
+    fixed_affine: NDArray[np.float64],
+) -> bool:
+    """True when no voxel of ``label`` falls inside the TRUS field of view (world space)."""
+    idx = np.argwhere(label > 0)
+    if len(idx) > 20000:  # a sample is enough to find one inside voxel
+        idx = idx[:: len(idx) // 20000 + 1]
+    world = affine @ np.c_[idx, np.ones(len(idx))].T
+    on_fixed = (np.linalg.inv(fixed_affine) @ world)[:3].T
+    inside = np.all((on_fixed > -0.5) & (on_fixed < np.asarray(fixed_shape) - 0.5), axis=1)
+    return not bool(inside.any())
 
 
 def _inputs_load(case: Case) -> _Inputs:
@@ -349,6 +360,14 @@ def _inputs_load(case: Case) -> _Inputs:
                 inputs.mr_landmarks = lm
             else:
                 inputs.us_landmarks = lm
+    if inputs.mr_label is not None and _label_outside_fixed_grid(
+        inputs.mr_label, mr_aff, us.shape, us_aff
+    ):
+        raise JobInputError(
+            f"The MR gland label of case {case.case_code} lies entirely outside the TRUS field of "
+            "view: it does not overlap the image to register to. Check the label and the image "
+            "positions."
+        )
     return inputs
 
 

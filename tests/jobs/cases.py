@@ -12,11 +12,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-MR_SHAPE = (32, 32, 16)
-US_SHAPE = (28, 28, 24)
+MR_SHAPE = (32, 32, 10)
+US_SHAPE = (28, 28, 12)
 
 
-def _ellipsoid(shape: tuple[int, int, int], centre: tuple[float, ...], radii: tuple[float, ...]) -> NDArray[np.uint8]:
+def _ellipsoid(
+    shape: tuple[int, int, int], centre: tuple[float, ...], radii: tuple[float, ...]
+) -> NDArray[np.uint8]:
     g = np.indices(shape, dtype=np.float32)
     d = sum(((g[i] - centre[i]) / radii[i]) ** 2 for i in range(3))
     return (d <= 1.0).astype(np.uint8)
@@ -28,24 +30,31 @@ def _ball(shape: tuple[int, int, int], centre: tuple[float, ...], r: float) -> N
 
 
 def synthetic_pair(seed: int = 0) -> dict[str, Any]:
-    """MR (1x1x2 mm) and TRUS (1 mm) volumes of a gland that sits 3 mm apart in world space."""
+    """MR (1x1x3 mm) and TRUS (1x1x2 mm) volumes of a gland that sits ~2.4 mm apart in world space.
+
+    Few slices on purpose: every slice becomes a DICOM file when the case is stored.
+    """
     rng = np.random.default_rng(seed)
-    mr_aff = np.diag([1.0, 1.0, 2.0, 1.0])
-    mr_aff[:3, 3] = [-16.0, -16.0, -16.0]
-    us_aff = np.diag([1.0, 1.0, 1.0, 1.0])
+    mr_aff = np.diag([1.0, 1.0, 3.0, 1.0])
+    mr_aff[:3, 3] = [-16.0, -16.0, -15.0]
+    us_aff = np.diag([1.0, 1.0, 2.0, 1.0])
     us_aff[:3, 3] = [-14.0, -11.0, -12.0]
     # Gland centred at world (0, 0, 0) on the MR and (1, 2, -1) on the TRUS, so registration helps.
-    mr_centre = (16.0, 16.0, 8.0)
-    us_centre = (15.0, 13.0, 11.0)
-    mr_label = _ellipsoid(MR_SHAPE, mr_centre, (8.0, 6.0, 4.0))
-    us_label = _ellipsoid(US_SHAPE, us_centre, (8.5, 6.5, 7.0))
-    mr = (200.0 * mr_label + 60.0 * _ellipsoid(MR_SHAPE, mr_centre, (13.0, 12.0, 7.0))).astype(np.float32)
+    mr_centre = (16.0, 16.0, 5.0)
+    us_centre = (15.0, 13.0, 5.5)
+    mr_label = _ellipsoid(MR_SHAPE, mr_centre, (8.0, 6.0, 2.7))
+    us_label = _ellipsoid(US_SHAPE, us_centre, (8.5, 6.5, 3.6))
+    mr = (200.0 * mr_label + 60.0 * _ellipsoid(MR_SHAPE, mr_centre, (13.0, 12.0, 4.0))).astype(
+        np.float32
+    )
     mr += rng.normal(0, 5, MR_SHAPE).astype(np.float32)
-    us = (40.0 + 80.0 * (1 - us_label) * _ellipsoid(US_SHAPE, us_centre, (13.0, 12.0, 11.0))).astype(np.float32)
+    us = (40.0 + 80.0 * (1 - us_label) * _ellipsoid(US_SHAPE, us_centre, (13.0, 12.0, 5.0))).astype(
+        np.float32
+    )
     us *= rng.rayleigh(1.0, US_SHAPE).astype(np.float32)
     mr_lm = np.zeros(MR_SHAPE, np.uint8)
     us_lm = np.zeros(US_SHAPE, np.uint8)
-    for k, (dm, du) in enumerate((((3, 0, 1), (3, 0, 2)), ((-3, 2, -1), (-3, 2, -2))), start=1):
+    for k, (dm, du) in enumerate((((3, 0, 1), (3, 0, 1.5)), ((-3, 2, -1), (-3, 2, -1.5))), start=1):
         mr_lm[_ball(MR_SHAPE, tuple(c + d for c, d in zip(mr_centre, dm)), 1.5)] = k
         us_lm[_ball(US_SHAPE, tuple(c + d for c, d in zip(us_centre, du)), 1.5)] = k
     return {
@@ -136,7 +145,10 @@ def case_make(
                 source="synthetic",
             )
     if landmarks and us is not None:
-        for series, key, modality in ((mr, "mr", ImageSeries.Modality.MR_T2), (us, "us", ImageSeries.Modality.US)):
+        for series, key, modality in (
+            (mr, "mr", ImageSeries.Modality.MR_T2),
+            (us, "us", ImageSeries.Modality.US),
+        ):
             series_create_from_array(
                 case=case,
                 modality=modality,

@@ -8,7 +8,12 @@ import pytest
 @pytest.fixture(autouse=True)
 def _jobs_settings(settings):  # noqa: ANN001, ANN202
     # Nothing is really queued in-process tests: job_run is called directly, like a worker would.
-    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend"}}
+    settings.TASKS = {
+        "default": {
+            "BACKEND": "django_tasks.backends.dummy.DummyBackend",
+            "QUEUES": ["default", "registration"],
+        }
+    }
     settings.MRITRUS_HEARTBEAT_SECONDS = 30.0
     settings.MRITRUS_HEARTBEAT_STALE_SECONDS = 60.0
     settings.MRITRUS_JOB_MAX_ATTEMPTS = 3

@@ -63,8 +63,14 @@ def test_job_run_writes_every_output(case, coordinator):
     assert np.asarray(nib.load(str(media() / label.nifti_path)).dataobj).any()
 
     out = media() / job.output_dir
-    for name in ("displacement.nii.gz", "registered_mr.nii.gz", "warped_gland_label.nii.gz",
-                 "qc_checkerboard.png", "qc_contours.png", "metrics.json"):
+    for name in (
+        "displacement.nii.gz",
+        "registered_mr.nii.gz",
+        "warped_gland_label.nii.gz",
+        "qc_checkerboard.png",
+        "qc_contours.png",
+        "metrics.json",
+    ):
         assert (out / name).is_file(), name
     disp = nib.load(str(out / "displacement.nii.gz"))
     assert disp.shape == (*US_SHAPE, 3)
@@ -90,7 +96,10 @@ def test_rerun_replaces_outputs_whole(case):
     again = jobs.job_create(case=case, method="initial")  # a second job for the same case+model
     assert run(again) == "succeeded"
     assert registered(case).count() == 1
-    assert ImageSeries.objects.filter(case=case, kind="label", label_of__kind="registered").count() == 1
+    assert (
+        ImageSeries.objects.filter(case=case, kind="label", label_of__kind="registered").count()
+        == 1
+    )
     assert not first_folder.exists() and not first_dir.exists()
     job.refresh_from_db()
     assert job.output_dir == "" and job.registered_series is None
@@ -204,10 +213,19 @@ def test_label_outside_the_image_fails_clearly_and_others_go_on(cohort, case):
     bad_job = jobs.job_create(case=bad, method="initial")
     good_job = jobs.job_create(case=case, method="initial")
     assert run(bad_job) == "failed"
-    assert "gland label of case BADLABEL" in bad_job.error
+    assert "gland label of case BADLABEL lies entirely outside the TRUS" in bad_job.error
     assert "does not overlap the image" in bad_job.error
     assert run(good_job) == "succeeded"
     assert not registered(bad).exists()
+
+    empty = case_make(
+        cohort, "EMPTY", mr_label_override=np.zeros(MR_SHAPE, np.uint8), landmarks=False
+    )
+    empty_job = jobs.job_create(case=empty, method="initial")
+    assert run(empty_job) == "failed"
+    assert (
+        "MR T2 gland label of case EMPTY is empty: it does not overlap the image" in empty_job.error
+    )
 
 
 def test_nan_output_fails_and_writes_nothing(case, monkeypatch):

@@ -1,0 +1,114 @@
+"""Drive a real deployment from the outside, for the worker subprocess tests and the benchmark.
+
+Run as ``python -m tests.jobs.harness COMMAND`` from the repository root with the environment of the
+deployment (MRITRUS_VAR_DIR / DATABASE_URL / MRITRUS_TASKS_BACKEND / REDIS_URL ...). Prints JSON.
+All cases it makes are SYNTHETIC.
+
+    init N [--labels]      migrate, then a cohort of N synthetic cases
+    queue [--dup K]        queue one `initial` job per case (commit -> enqueue); K of them twice
+    status                 jobs, registered series per case, leftover temp/output folders
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def _setup() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mritrus_site.settings")
+    import django
+
+    django.setup()
+
+
+def init(n: int, labels: bool) -> dict[str, Any]:
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0, interactive=False)
+    from tests.jobs.cases import cohort_with_cases
+
+    cohort = cohort_with_cases(n, labels=labels)
+    return {"cohort": cohort.pk, "cases": cohort.cases.count()}
+
+
+def queue(dup: int, method: str) -> dict[str, Any]:
+    from django.db import transaction
+
+    from registration.jobs import jobs_create_for_cohort
+    from registration.models import Cohort
+    from registration.tasks import registration_job_run
+
+    cohort = Cohort.objects.get()
+    with transaction.atomic():
+        created = jobs_create_for_cohort(cohort=cohort, method=method)
+    # A duplicate delivery of the same key: the claim must still run each job once.
+    for job in created[:dup]:
+        registration_job_run.enqueue(job_pk=job.pk)
+    return {"jobs": [j.pk for j in created], "duplicates": min(dup, len(created))}
+
+
+def status() -> dict[str, Any]:
+    from django.conf import settings
+    from django.db.models import Count
+
+    from registration.models import ImageSeries, RegistrationJob
+
+    media = Path(settings.MEDIA_ROOT)
+    tmp = media / "tmp"
+    out_dirs = sorted(
+        str(p.relative_to(media)) for p in media.glob("cohorts/*/*/registrations/*") if p.is_dir()
+    )
+    per_case = {
+        str(row["case"]): row["n"]
+        for row in ImageSeries.objects.filter(kind="registered")
+        .values("case")
+        .annotate(n=Count("pk"))
+    }
+    jobs = [
+        {
+            "pk": j.pk,
+            "case": j.case_id,
+            "status": j.status,
+            "stage": j.stage,
+            "attempt": j.attempt,
+            "worker_id": j.worker_id,
+            "error": j.error,
+            "output_dir": j.output_dir,
+            "heartbeat_at": j.heartbeat_at.isoformat() if j.heartbeat_at else None,
+            "enqueued_at": j.enqueued_at.timestamp() if j.enqueued_at else None,
+            "started_at": j.started_at.timestamp() if j.started_at else None,
+            "finished_at": j.finished_at.timestamp() if j.finished_at else None,
+            "stage_seconds": j.stage_seconds,
+        }
+        for j in RegistrationJob.objects.order_by("pk")
+    ]
+    return {
+        "jobs": jobs,
+        "registered_per_case": per_case,
+        "tmp": sorted(p.name for p in tmp.iterdir()) if tmp.is_dir() else [],
+        "output_dirs": out_dirs,
+    }
+
+
+def main(argv: list[str]) -> None:
+    _setup()
+    cmd = argv[0]
+    if cmd == "init":
+        result = init(int(argv[1]), "--labels" in argv)
+    elif cmd == "queue":
+        dup = int(argv[argv.index("--dup") + 1]) if "--dup" in argv else 0
+        method = argv[argv.index("--method") + 1] if "--method" in argv else "initial"
+        result = queue(dup, method)
+    elif cmd == "status":
+        result = status()
+    else:
+        raise SystemExit(f"unknown command {cmd!r}")
+    sys.stdout.write(json.dumps(result) + "\n")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

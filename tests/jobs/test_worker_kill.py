@@ -1,0 +1,46 @@
+"""A real `db_worker` is SIGKILLed mid-job; another worker recovers the job (SYNTHETIC cases)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.jobs.deployment import Deployment, all_finished
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def deployment(tmp_path):  # noqa: ANN001, ANN201
+    d = Deployment(tmp_path / "deploy", MRITRUS_TASKS_BACKEND="db")
+    yield d
+    d.stop()
+
+
+def test_sigkill_mid_job_is_recovered_once_without_leftovers(deployment):
+    d = deployment
+    d.harness("init", "2", "--labels")
+    queued = d.harness("queue")
+    first_job = queued["jobs"][0]
+
+    # Slow stand-in: 1.5 s at every stage boundary, so the kill lands while outputs are half written.
+    w1 = d.worker_start("db", "w1", MRITRUS_TEST_STAGE_DELAY_SECONDS="1.5")
+    state = d.wait(lambda s: s["jobs"][0]["stage"] == "writing outputs" and s["tmp"], timeout=40)
+    job = state["jobs"][0]
+    assert job["pk"] == first_job and job["status"] == "running" and job["attempt"] == 1
+    # Alive for longer than the stale limit (3 s) yet never re-queued: the heartbeat works.
+    assert any(name.startswith(f"job{first_job}-a1-") for name in state["tmp"])
+    killed_worker = job["worker_id"]
+    d.kill(w1)
+
+    d.worker_start("db", "w2")
+    final = d.wait(all_finished, timeout=45)
+    jobs = {j["pk"]: j for j in final["jobs"]}
+    recovered = jobs[first_job]
+    assert recovered["status"] == "succeeded", recovered
+    assert recovered["attempt"] == 2 and recovered["worker_id"] != killed_worker
+    assert all(j["status"] == "succeeded" for j in jobs.values())
+    # Exactly one registered series per case, no temp folder, no output of the killed attempt.
+    assert sorted(final["registered_per_case"].values()) == [1, 1]
+    assert final["tmp"] == []
+    assert not any(f"job{first_job}-a1" in p for p in final["output_dirs"])
+    assert any(p.endswith(f"job{first_job}-a2") for p in final["output_dirs"])
