@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -46,6 +47,7 @@ class ResultMixin:
         return out
 
 
+@lru_cache(maxsize=64)
 def z_critical(confidence: float) -> float:
     """Two-sided standard-normal quantile for a ``confidence`` interval (1.959964 for 0.95)."""
     if not 0.0 < confidence < 1.0:

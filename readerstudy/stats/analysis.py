@@ -217,7 +217,7 @@ def _bool_or_nan(value: Any) -> float:
 def _numeric(
     series: pd.Series, *, name: str, allowed: Sequence[float] | None
 ) -> NDArray[np.float64]:
-    values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64)
+    values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
     bad_text = series.notna().to_numpy() & ~np.isfinite(values)
     if bad_text.any():
         example = series[bad_text].iloc[0]
@@ -237,17 +237,28 @@ def _arm_order(arms: Sequence[str]) -> list[str]:
     return known + sorted(a for a in arms if a not in ARM_ORDER)
 
 
-def _case_values(df: pd.DataFrame, column: str, cases: pd.Index) -> pd.Series:
-    """One value per case; the same case may not carry two different values."""
-    sub = df[["case", column]].dropna()
-    distinct = sub.drop_duplicates()
-    conflicts = distinct["case"][distinct["case"].duplicated()]
-    if len(conflicts):
+def _case_values(
+    df: pd.DataFrame, column: str, case_codes: NDArray[np.intp], cases: pd.Index
+) -> pd.Series:
+    """One value per case (NaN where no read carries one); two different values for a case are refused."""
+    codes, uniques = pd.factorize(df[column])
+    per_case = np.full(len(cases), -1, dtype=np.intp)
+    present = codes >= 0
+    per_case[case_codes[present]] = codes[present]
+    conflict = present & (per_case[case_codes] != codes)
+    if conflict.any():
+        case = cases[case_codes[np.argmax(conflict)]]
         raise ValueError(
-            f"column {column!r} differs between reads of case {conflicts.iloc[0]!r}: "
+            f"column {column!r} differs between reads of case {case!r}: "
             "it describes the case and must be the same on every read"
         )
-    return distinct.set_index("case")[column].reindex(cases)
+    values = (
+        np.asarray(uniques, dtype=object)[np.maximum(per_case, 0)]
+        if len(uniques)
+        else (np.full(len(cases), None, dtype=object))
+    )
+    values[per_case < 0] = None
+    return pd.Series(values, index=cases, dtype=object)
 
 
 def study_analyse(
@@ -289,12 +300,6 @@ def study_analyse(
                 f"column {col!r} has missing values; every read needs reader, case and arm"
             )
         df[col] = df[col].astype(str)
-    dup = df.duplicated(["reader", "case", "arm"])
-    if dup.any():
-        row = df[dup].iloc[0]
-        raise ValueError(
-            f"reader {row['reader']!r} has more than one read of case {row['case']!r} in arm {row['arm']!r}"
-        )
     notes: list[str] = []
 
     arm_list = list(arms) if arms is not None else _arm_order(sorted(df["arm"].unique()))
@@ -312,7 +317,16 @@ def study_analyse(
     n_arm, n_reader, n_case = len(arm_list), len(readers), len(cases)
     ai = pd.Categorical(df["arm"], categories=arm_list).codes
     ri = pd.Categorical(df["reader"], categories=readers).codes
-    ci = pd.Categorical(df["case"], categories=cases).codes
+    ci = pd.Categorical(df["case"], categories=cases).codes.astype(np.intp)
+    key = (ai.astype(np.int64) * n_reader + ri) * n_case + ci
+    seen = np.zeros(n_arm * n_reader * n_case, dtype=bool)
+    seen[key] = True
+    if int(seen.sum()) < len(df):
+        _, first = np.unique(key, return_index=True)
+        row = df.iloc[int(np.setdiff1d(np.arange(len(df)), first)[0])]
+        raise ValueError(
+            f"reader {row['reader']!r} has more than one read of case {row['case']!r} in arm {row['arm']!r}"
+        )
 
     def cube(values: NDArray[Any], fill: Any, dtype: Any) -> NDArray[Any]:
         out = np.full((n_arm, n_reader, n_case), fill, dtype=dtype)
@@ -345,7 +359,7 @@ def study_analyse(
 
     ref_pirads = (
         _numeric(
-            _case_values(df, "reference_pirads", cases),
+            _case_values(df, "reference_pirads", ci, cases),
             name="reference_pirads",
             allowed=(1, 2, 3, 4, 5),
         )  # fmt: skip
@@ -359,16 +373,16 @@ def study_analyse(
         )
     else:
         truth = np.array(
-            [_bool_or_nan(v) for v in _case_values(df, "cspca", cases)], dtype=np.float64
+            [_bool_or_nan(v) for v in _case_values(df, "cspca", ci, cases)], dtype=np.float64
         )
         reference_description = "biopsy: positive when clinically significant cancer (csPCa) found"
     biopsy_side = (
-        _case_values(df, "biopsy_side", cases).to_numpy(dtype=object)
+        _case_values(df, "biopsy_side", ci, cases).to_numpy(dtype=object)
         if "biopsy_side" in df.columns
         else np.full(n_case, None, dtype=object)
     )
     isup = (
-        _numeric(_case_values(df, "isup", cases), name="isup", allowed=(0, 1, 2, 3, 4, 5))
+        _numeric(_case_values(df, "isup", ci, cases), name="isup", allowed=(0, 1, 2, 3, 4, 5))
         if "isup" in df.columns
         else np.full(n_case, np.nan)
     )
@@ -383,7 +397,9 @@ def study_analyse(
 
     # --- per reader and arm
     reader_arms: list[ReaderArmResult] = []
-    correct_side = np.full((n_arm, n_reader, n_case), np.nan)
+    correct_side = side_correct(
+        side.ravel(), np.broadcast_to(biopsy_side, side.shape).ravel()
+    ).reshape(side.shape)
     for a, arm in enumerate(arm_list):
         for r, reader in enumerate(readers):
             scored = np.isfinite(pirads[a, r])
@@ -410,7 +426,6 @@ def study_analyse(
                 )
                 for t in thresholds
             )
-            correct_side[a, r] = side_correct(side[a, r], biopsy_side)
             known_side = np.isfinite(correct_side[a, r])
             reader_arms.append(
                 ReaderArmResult(

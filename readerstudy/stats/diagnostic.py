@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 from scipy import stats as sps
 
@@ -182,17 +183,20 @@ def likert_summary(
 
 
 def _side_array(values: ArrayLike | Sequence[str | None]) -> NDArray[np.object_]:
-    arr = np.asarray(values, dtype=object)
-    out = np.empty(arr.shape, dtype=object)
-    for i, v in enumerate(arr.ravel()):
-        if v is None or (isinstance(v, float) and np.isnan(v)) or v == "":
-            out[i] = None
-            continue
-        s = str(v).strip().lower()
-        if s not in SIDES:
-            raise ValueError(f"lesion side must be one of {SIDES} or missing, got {v!r}")
-        out[i] = s
-    return out
+    """Normalised side names (lower case, stripped) with ``None`` for missing; unknown names refused."""
+    # normalise the few distinct values, not every read
+    codes, uniques = pd.factorize(np.asarray(values, dtype=object).ravel())
+    names: list[str | None] = []
+    for value in uniques:
+        text = str(value).strip().lower()
+        if text == "":
+            names.append(None)
+        elif text in SIDES:
+            names.append(text)
+        else:
+            raise ValueError(f"lesion side must be one of {SIDES} or missing, got {value!r}")
+    lookup = np.array([*names, None], dtype=object)
+    return lookup[codes]  # code -1 (missing) picks the trailing None
 
 
 def side_correct(
@@ -203,7 +207,7 @@ def side_correct(
     ref = _side_array(reference)
     if pred.shape != ref.shape:
         raise ValueError("predicted and reference sides must have the same length")
-    known = np.array([p is not None and r is not None for p, r in zip(pred, ref)], dtype=bool)
+    known = pd.notna(pred) & pd.notna(ref)
     out = np.full(pred.shape, np.nan)
     out[known] = (pred[known] == ref[known]).astype(np.float64)
     return out

@@ -182,3 +182,20 @@ def test_stats_package_imports_neither_django_nor_torch():
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_rows_as_django_would_give_them(reads):
+    # None for missing values, nullable integer columns and booleans for cspca
+    rows = reads.copy()
+    rows["pirads"] = rows["pirads"].astype("Int64")
+    rows.loc[3, "pirads"] = pd.NA
+    rows["likert"] = rows["likert"].astype(object)
+    rows.loc[4, "likert"] = None
+    rows["cspca"] = rows["cspca"].map({"yes": True, "no": False}).astype(object)
+    rows.loc[rows.case == "C0009", "cspca"] = None
+    rows["isup"] = rows["isup"].astype("Int64")
+    res = study_analyse(rows, reference="biopsy")
+    assert res.n_reference_unknown == 1
+    first = next(r for r in res.reader_arms if r.reader == "R01" and r.arm == "original")
+    assert first.n_scored == 39
+    json.dumps(res.to_dict(), allow_nan=False)
