@@ -554,7 +554,9 @@ def cohort_import(
     from registration import importers
 
     path = Path(path)
-    name = (cohort_name or "").strip() or importers.default_cohort_name(path)
+    name = (cohort_name or "").strip() or importers.default_cohort_name(
+        Path(source_name or path.name)
+    )
     run = ImportRun.objects.create(
         started_by=user if getattr(user, "is_authenticated", False) else None,
         source_name=(source_name or path.name)[:300],
