@@ -29,7 +29,7 @@ case               yes       case or reading code (str); case-level columns must
 arm                yes       e.g. original / registered / fused
 pirads             yes       1-5 or NaN (not scored); the ROC score, higher = more suspicious
 reader_level       no        junior / senior (Mann-Whitney junior vs senior needs both)
-likert             no        1-5 or NaN (Wilcoxon between arms, Mann-Whitney, mean +/- SD)
+likert             no        1-7 or NaN (Wilcoxon between arms, Mann-Whitney, mean +/- SD)
 side               no        left / right / bilateral / none / empty
 reference_pirads   pirads    1-5 (reference="pirads": positive when >= 4; also reader-vs-reference kappa)
 cspca              biopsy    yes/no, true/false, 1/0 or empty (reference="biopsy")
@@ -39,6 +39,7 @@ isup               no        0-5 or empty (Spearman with PI-RADS)
 
 Keyword options: ``arms`` (order), ``baseline_arm`` (default ``original``; every other arm is compared
 with it, differences are ``arm - baseline``), ``thresholds`` (default (3, 4)), ``positive_pirads`` (4),
+``likert_scale`` (allowed Likert values, default 1..7),
 ``confidence`` (0.95). Malformed input raises ``ValueError`` with a message fit to show a user.
 
 Output ``StudyAnalysis`` (fields, all in ``to_dict()``):

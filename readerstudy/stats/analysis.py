@@ -68,6 +68,8 @@ OPTIONAL_COLUMNS = (
 )
 CASE_COLUMNS = ("reference_pirads", "cspca", "biopsy_side", "isup")
 ARM_ORDER = ("original", "registered", "fused")
+# the reading form's 7-point diagnostic-confidence score (1 highly uncertain ... 7 highly certain)
+LIKERT_SCALE: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7)
 KAPPA_SCALES = ("dichotomised", "linear", "quadratic")
 _TRUE = {"yes", "true", "1", "1.0", "y", "positive"}
 _FALSE = {"no", "false", "0", "0.0", "n", "negative"}
@@ -269,6 +271,7 @@ def study_analyse(
     baseline_arm: str | None = None,
     thresholds: Sequence[float] = (3, 4),
     positive_pirads: float = 4,
+    likert_scale: Sequence[int] = LIKERT_SCALE,
     confidence: float = 0.95,
 ) -> StudyAnalysis:
     """Run the paper's analysis on a long table of reads (one row per reader x case x arm).
@@ -277,7 +280,8 @@ def study_analyse(
     ``"biopsy"``: positive when ``cspca`` is yes. Cases with an unknown reference are left out of the
     ROC/sensitivity/MRMC parts (counted in ``n_reference_unknown``). ``arms`` fixes the arm order
     (default: original, registered, fused, then others); every other arm is compared with
-    ``baseline_arm`` (default ``original`` or the first arm). Raises ``ValueError`` with a clear message
+    ``baseline_arm`` (default ``original`` or the first arm). ``likert_scale`` lists the allowed Likert
+    values (default the 7-point scale 1..7). Raises ``ValueError`` with a clear message
     for malformed input; nothing is written anywhere.
     """
     if reference not in ("pirads", "biopsy"):
@@ -336,7 +340,7 @@ def study_analyse(
     pirads = cube(_numeric(df["pirads"], name="pirads", allowed=(1, 2, 3, 4, 5)), np.nan, float)
     has_likert = "likert" in df.columns
     likert = cube(
-        _numeric(df["likert"], name="likert", allowed=(1, 2, 3, 4, 5))
+        _numeric(df["likert"], name="likert", allowed=tuple(likert_scale))
         if has_likert
         else np.full(len(df), np.nan),
         np.nan,
@@ -439,7 +443,7 @@ def study_analyse(
                     roc=roc,
                     auc_note=auc_note,
                     accuracy=accuracy,
-                    likert=likert_summary(likert[a, r]),
+                    likert=likert_summary(likert[a, r], categories=tuple(likert_scale)),
                     side_agreement=proportion_wilson(
                         int(correct_side[a, r][known_side].sum()),
                         int(known_side.sum()),

@@ -43,7 +43,8 @@ def synthetic_reads(
             noise = (0.9 if levels[r] == "junior" else 0.6) * (0.8 if a > 0 else 1.0)
             score = 3 + 1.2 * latent + rng.normal(scale=noise, size=n_cases)
             pirads = np.clip(np.rint(score), 1, 5)
-            likert = np.clip(np.rint(3 + 0.4 * a + rng.normal(scale=0.9, size=n_cases)), 1, 5)
+            # 7-point confidence scale, a little higher in the later arms
+            likert = np.clip(np.rint(4 + 0.5 * a + rng.normal(scale=1.2, size=n_cases)), 1, 7)
             wrong = rng.random(n_cases) < (0.3 if a == 0 else 0.2)
             side = np.where(wrong, SIDES[rng.integers(0, 4, n_cases)], biopsy_side)
             frames.append(

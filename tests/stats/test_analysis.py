@@ -199,3 +199,13 @@ def test_rows_as_django_would_give_them(reads):
     first = next(r for r in res.reader_arms if r.reader == "R01" and r.arm == "original")
     assert first.n_scored == 39
     json.dumps(res.to_dict(), allow_nan=False)
+
+
+def test_likert_is_the_seven_point_scale(reads):
+    seven = reads.assign(likert=reads["likert"].where(reads.index % 5 != 0, 7.0))
+    res = study_analyse(seven)
+    assert set(res.reader_arms[0].likert.counts) == {str(v) for v in range(1, 8)}
+    with pytest.raises(ValueError, match="likert"):
+        study_analyse(reads.assign(likert=8.0))
+    with pytest.raises(ValueError, match="likert"):
+        study_analyse(seven, likert_scale=(1, 2, 3, 4, 5))
