@@ -109,6 +109,13 @@ def hd95(
     s = _check_spacing(spacing, p.ndim)
     if not p.any() or not t.any():
         return float("nan")
+    # Distances only matter near the two surfaces: crop to their joint bounding box (plus a margin
+    # that keeps the background border) so the distance transforms stay cheap on big grids.
+    idx = np.argwhere(p | t)
+    lo = np.maximum(idx.min(axis=0) - 2, 0)
+    hi = idx.max(axis=0) + 3
+    box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi))
+    p, t = np.pad(p[box], 1), np.pad(t[box], 1)
     sp, st = _surface(p), _surface(t)
     dist_to_t = ndimage.distance_transform_edt(~st, sampling=s)
     dist_to_p = ndimage.distance_transform_edt(~sp, sampling=s)

@@ -85,7 +85,7 @@ class RegistrationConfig:
     enhance: tuple[str, ...] = ()
     io_steps: int = 60
     io_learning_rate: float = 0.3
-    io_bending_weight: float = 1.0
+    io_bending_weight: float = 10.0
     io_grid_stride: int = 4
     io_downsample: int = 2
     device: str = "auto"

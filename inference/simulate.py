@@ -20,8 +20,8 @@ What is simulated, and how
 * **Deformation** (known exactly). For a TRUS world point ``x`` the corresponding MR world point is
   ``T(x) = M (x + v(x) − c) + c + t``: ``v`` is a probe compression from the rectal side (anterior
   push ``c0·exp(−depth/λ)`` with Gaussian lateral/longitudinal fall-off, whose Jacobian determinant
-  ``1 + d/λ`` is always positive) plus a smooth cubic B-spline field (6x6x6 control points, σ≈1.5 mm);
-  ``M, t`` are a small random rotation (±8°), anisotropic scaling (±4%) and translation (±5 mm)
+  ``1 + d/λ`` is always positive) plus a smooth cubic B-spline field (6x6x6 control points, σ = 2 mm);
+  ``M, t`` are a small random rotation (±10°), anisotropic scaling (±4%) and translation (±6 mm)
   about the gland centre ``c``.
 * **TRUS.** On its own grid (default 81x118x88 at 0.8 mm, RAS+ axes: i → right, j → anterior
   = depth away from the probe, k → superior). Tissue echogenicity is read at ``T(x)``; then a bright
@@ -29,8 +29,8 @@ What is simulated, and how
   attenuates little: posterior enhancement; bone and calcifications shadow), partial time-gain
   compensation, multiplicative correlated speckle (Rayleigh envelope of a smoothed complex Gaussian
   field, longer laterally and in elevation than axially), log compression to 0–255 grey levels and a
-  3-D fan-shaped field of view (transverse sector ±42° from a virtual apex behind the probe, sagittal
-  sector ±45°); outside the fan is 0. Depth integrals follow the j axis, not true radial beams.
+  3-D fan-shaped field of view (transverse sector ±55° from a virtual apex behind the probe, sagittal
+  sector ±50°); outside the fan is 0. Depth integrals follow the j axis, not true radial beams.
 * **Labels.** Gland labels on both sides (``uint8`` 0/1); 3–6 landmarks as one integer volume per
   side (value ``k`` = landmark ``k``; spheres of 2.5–3.5 mm around the same anatomical point: apex,
   base and mid urethra, lesion centres, cysts, calcifications, zone points). The TRUS labels are the
@@ -119,14 +119,14 @@ U8 = NDArray[np.uint8]
 Side = Literal["left", "right"]
 Zone = Literal["pz", "tz"]
 
-# Where the gland centre sits on the TRUS grid (voxel), i.e. ~26 mm in front of the grid's posterior
+# Where the gland centre sits on the TRUS grid (voxel), i.e. ~28 mm in front of the grid's posterior
 # face, which is the probe side. The probe surface is at j = _PROBE_J.
-_US_GLAND_VOXEL = (0.5, 0.27, 0.5)  # fractions of the TRUS shape
+_US_GLAND_VOXEL = (0.5, 0.3, 0.5)  # fractions of the TRUS shape
 _PROBE_J = 3.0
-_FAN_HALF_ANGLE_DEG = 42.0
+_FAN_HALF_ANGLE_DEG = 55.0
 _FAN_APEX_MM = 12.0  # virtual apex of the transverse sector behind the grid's posterior face
-_FAN_SAG_HALF_ANGLE_DEG = 45.0
-_FAN_SAG_APEX_MM = 15.0
+_FAN_SAG_HALF_ANGLE_DEG = 50.0
+_FAN_SAG_APEX_MM = 20.0
 
 
 # ------------------------------------------------------------------------------------------------
@@ -351,9 +351,9 @@ def _upsample2(sub: F32, axis: int, n: int) -> F32:
 def us_fan_mask(shape: Sequence[int] = US_SHAPE, spacing: float = US_SPACING) -> U8:
     """The 3-D fan-shaped field of view of the simulated TRUS grid (1 inside).
 
-    Transverse sector (i–j plane) of ±42° from an apex 12 mm behind the grid's posterior face
+    Transverse sector (i–j plane) of ±55° from an apex 12 mm behind the grid's posterior face
     (j < 0), depth limited to the grid, near field cut at the probe surface; sagittal sector (j–k
-    plane) of ±45° from an apex 15 mm behind it.
+    plane) of ±50° from an apex 20 mm behind it.
     """
     nx, ny, nz = (int(s) for s in shape)
     x = (np.arange(nx) - (nx - 1) / 2) * spacing
@@ -464,6 +464,12 @@ class _Phantom:
             ("right_mid_pz", c + np.array([0.6 * self.ax, -0.35 * self.ay, 0.0])),
             ("left_base_tz", c + np.array([-0.3 * self.ax, 0.15 * self.ay, 0.4 * self.az])),
             ("right_base_tz", c + np.array([0.3 * self.ax, 0.15 * self.ay, 0.4 * self.az])),
+            ("posterior_mid_pz", c + np.array([0.0, -0.6 * self.ay, 0.0])),
+            ("left_apex_pz", c + np.array([-0.4 * self.ax, -0.3 * self.ay, -0.5 * self.az])),
+            ("right_apex_pz", c + np.array([0.4 * self.ax, -0.3 * self.ay, -0.5 * self.az])),
+            ("left_base_pz", c + np.array([-0.55 * self.ax, -0.3 * self.ay, 0.45 * self.az])),
+            ("right_base_pz", c + np.array([0.55 * self.ax, -0.3 * self.ay, 0.45 * self.az])),
+            ("anterior_tz", c + np.array([0.0, 0.35 * self.ay, 0.1 * self.az])),
         ]
         return out
 
@@ -639,6 +645,7 @@ class _RealAnatomy:
             return np.asarray(pts[sel].mean(axis=0), dtype=np.float64)
 
         z, x, y = rel[:, 2], rel[:, 0], rel[:, 1]
+        ext = np.abs(rel).max(axis=0)
         out += [
             ("apex", centroid(z <= np.percentile(z, 12))),
             ("base", centroid(z >= np.percentile(z, 88))),
@@ -646,6 +653,11 @@ class _RealAnatomy:
             ("right_mid", centroid((x >= np.percentile(x, 85)) & (np.abs(z) < 8))),
             ("posterior_mid", centroid((y <= np.percentile(y, 15)) & (np.abs(x) < 8))),
             ("centre", np.asarray(c, dtype=np.float64)),
+            ("anterior_mid", centroid((y >= np.percentile(y, 85)) & (np.abs(x) < 8))),
+            ("left_base", centroid((x < -0.3 * ext[0]) & (z > 0.3 * ext[2]))),
+            ("right_base", centroid((x > 0.3 * ext[0]) & (z > 0.3 * ext[2]))),
+            ("left_apex", centroid((x < -0.2 * ext[0]) & (z < -0.3 * ext[2]))),
+            ("right_apex", centroid((x > 0.2 * ext[0]) & (z < -0.3 * ext[2]))),
         ]
         return out
 
@@ -678,19 +690,24 @@ class _RealAnatomy:
 def _landmarks_choose(
     rng: np.random.Generator, candidates: list[tuple[str, F64]], n: int, min_sep: float
 ) -> list[tuple[str, F64]]:
-    """Lesion/cyst/calcification points first (they are visible), then zone points, well apart."""
+    """Lesion/cyst/calcification points first (they are visible), then zone points, well apart.
+
+    The separation is relaxed step by step (never below two maximal radii) until ``n`` are found.
+    """
     visible = [c for c in candidates if c[0].startswith(("lesion", "cyst", "calc"))]
     others = [c for c in candidates if c not in visible]
     order = [visible[i] for i in rng.permutation(len(visible))] + [
         others[i] for i in rng.permutation(len(others))
     ]
     chosen: list[tuple[str, F64]] = []
-    for name, p in order:
-        if all(np.linalg.norm(p - q) >= min_sep for _, q in chosen):
-            chosen.append((name, p))
-        if len(chosen) == n:
-            break
-    return chosen
+    for sep in (min_sep, 0.5 * (min_sep + 7.5), 7.5):
+        chosen = []
+        for name, p in order:
+            if all(np.linalg.norm(p - q) >= sep for _, q in chosen):
+                chosen.append((name, p))
+            if len(chosen) == n:
+                return chosen
+    raise RuntimeError(f"only {len(chosen)} separated landmark candidates for {n} landmarks")
 
 
 def _landmarks_raster(pts: F32, centres: Sequence[F64], radii: Sequence[float]) -> U8:
@@ -841,15 +858,15 @@ def simulate_pair(
         * np.exp(-((x_us[2] - probe_z) ** 2) / (2 * sig_z**2))
     ).astype(np.float32)
     n_ctrl = 6
-    coef = rng.normal(0.0, 1.5 * sc, (3, n_ctrl, n_ctrl, n_ctrl)).astype(np.float32)
+    coef = rng.normal(0.0, 2.0 * sc, (3, n_ctrl, n_ctrl, n_ctrl)).astype(np.float32)
     bx, by, bz = (_bspline_basis(n, n_ctrl) for n in shape_us)
     bsp = np.einsum("cabd,ia,jb,kd->cijk", coef, bx, by, bz, optimize=True).astype(np.float32)
     v = bsp
     v[1] -= d
-    angles = np.radians(rng.uniform(-8, 8, 3)) * sc
+    angles = np.radians(rng.uniform(-10, 10, 3)) * sc
     scales = 1.0 + rng.uniform(-0.04, 0.04, 3) * sc
     mat = (_rotation(angles) @ np.diag(scales)).astype(np.float32)
-    trans = (rng.uniform(-5, 5, 3) * sc).astype(np.float32)
+    trans = (rng.uniform(-6, 6, 3) * sc).astype(np.float32)
     c32 = centre.astype(np.float32).reshape(3, 1, 1, 1)
     t_x = np.einsum("ij,j...->i...", mat, x_us + v - c32) + c32 + trans.reshape(3, 1, 1, 1)
     lin_inv = np.linalg.inv(us_affine[:3, :3]).astype(np.float32)
@@ -863,6 +880,10 @@ def simulate_pair(
 
     # --- landmarks (same continuous spheres evaluated on both grids)
     cands = anatomy.landmark_candidates()
+    # Zone points are nominal positions; keep those that the (perturbed) gland really contains.
+    cand_pts = np.array([p for _, p in cands], dtype=np.float32).T
+    inside = anatomy.props(cand_pts).gland_soft > 0.7
+    cands = [c for c, ok in zip(cands, inside) if ok or c[0].startswith(("lesion", "cyst", "calc"))]
     chosen = _landmarks_choose(rng, cands, n_lm, min_sep=9.0)
     radii = [float(rng.uniform(2.5, 3.5)) for _ in chosen]
     centres = [p for _, p in chosen]
@@ -876,7 +897,7 @@ def simulate_pair(
         "rotation_deg": np.degrees(angles).round(3).tolist(),
         "scaling": np.asarray(scales).round(4).tolist(),
         "translation_mm": trans.round(3).tolist(),
-        "bspline_sigma_mm": 1.5 * sc,
+        "bspline_sigma_mm": 2.0 * sc,
         "gland_centre_world": np.asarray(centre).round(3).tolist(),
         "landmark_radii_mm": [round(r, 3) for r in radii],
     }

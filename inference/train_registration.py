@@ -1,0 +1,367 @@
+"""Train RERN (or the LocalNet baseline) with weak supervision on gland labels.
+
+    python -m inference.train_registration --config inference/configs/rern_sim.yaml [--resume]
+
+Data (``data.source``): ``simulated`` (pairs from :mod:`inference.simulate`, labelled synthetic) or
+``deepreg`` (a µ-RegPro/DeepReg paired folder). Every pair is prepared exactly as the pipeline prepares
+it (resample MR onto TRUS, initial gland alignment, normalise, resize to ``input_shape``) and cached in
+``output.work_dir``. Training is seeded, shows a tqdm bar, saves a resumable state every
+``train.val_every`` steps, uses CUDA when present, and finally writes a self-describing checkpoint and
+registers it as the default of its kind in ``inference/checkpoints/registry.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import yaml
+from monai.networks.blocks import Warp
+from tqdm import tqdm
+
+from inference import metrics as M
+from inference.data import PreparedPair, deepreg_pairs, pair_prepare, simulated_pairs
+from inference.losses import WeakSupervisionLoss
+from inference.models import checkpoint_save, device_pick, model_build
+from inference.registry import CHECKPOINT_DIR, registry_register
+
+__all__ = ["config_load", "main", "train"]
+
+DEFAULTS: dict[str, Any] = {
+    "model": {"architecture": "RERN", "kind": "rern", "arch_config": {}},
+    "data": {
+        "source": "simulated",
+        "train_seeds": [0, 32],
+        "val_seeds": [1000, 1004],
+        "simulate_source": None,
+        "folder": None,
+        "val_folder": None,
+        "geometry": "resize",
+    },
+    "input_shape": [40, 64, 48],
+    "train": {
+        "steps": 600,
+        "batch_size": 2,
+        "lr": 1e-3,
+        "bending_weight": 1.0,
+        "augment": {"rotation_deg": 5.0, "translation": 0.05, "scaling": 0.05},
+        "val_every": 100,
+        "seed": 0,
+        "num_threads": None,
+    },
+    "output": {"key": "rern-sim", "dir": None, "work_dir": "var/train/rern", "register": True},
+}
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def config_load(path: str | Path) -> dict[str, Any]:
+    """Read a YAML config over :data:`DEFAULTS`; unknown top-level keys are an error."""
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"config {p} does not exist")
+    raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    if not isinstance(raw, dict):
+        raise ValueError(f"{p}: top level must be a mapping")
+    unknown = set(raw) - set(DEFAULTS)
+    if unknown:
+        raise ValueError(f"{p}: unknown keys {sorted(unknown)}; allowed {sorted(DEFAULTS)}")
+    return _merge(DEFAULTS, raw)
+
+
+def _seeds(spec: Sequence[int]) -> list[int]:
+    if len(spec) != 2 or spec[1] <= spec[0]:
+        raise ValueError(f"seed ranges are [start, stop) with stop > start, got {list(spec)}")
+    return list(range(int(spec[0]), int(spec[1])))
+
+
+def _cache_path(work: Path, split: str) -> Path:
+    return work / f"{split}_pairs.npz"
+
+
+def _pairs_build(cfg: dict[str, Any], split: str, work: Path) -> list[PreparedPair]:
+    """Prepare (or load from the work-dir cache) the pairs of a split."""
+    cache = _cache_path(work, split)
+    shape = cfg["input_shape"]
+    if cache.exists():
+        with np.load(cache, allow_pickle=False) as z:
+            meta = json.loads(str(z["meta"]))
+            return [
+                PreparedPair(
+                    name=m["name"],
+                    moving=z[f"{i}_moving"],
+                    fixed=z[f"{i}_fixed"],
+                    moving_label=z[f"{i}_moving_label"],
+                    fixed_label=z[f"{i}_fixed_label"],
+                    spacing=tuple(m["spacing"]),  # type: ignore[arg-type]
+                    fixed_points={int(k): np.asarray(v) for k, v in m["fixed_points"].items()},
+                    moving_points={int(k): np.asarray(v) for k, v in m["moving_points"].items()},
+                )
+                for i, m in enumerate(meta)
+            ]
+    data = cfg["data"]
+    if data["source"] == "simulated":
+        raw = simulated_pairs(
+            _seeds(data["train_seeds" if split == "train" else "val_seeds"]),
+            source=data.get("simulate_source"),
+        )
+    elif data["source"] == "deepreg":
+        folder = data["folder"] if split == "train" else (data.get("val_folder") or data["folder"])
+        if not folder:
+            raise ValueError("data.folder is required for source 'deepreg'")
+        raw = deepreg_pairs(folder, geometry=data.get("geometry", "resize"))
+    else:
+        raise ValueError(f"data.source must be 'simulated' or 'deepreg', got {data['source']!r}")
+    pairs = [
+        pair_prepare(p, shape=shape) for p in tqdm(list(raw), desc=f"prepare {split}", leave=False)
+    ]
+    if not pairs:
+        raise ValueError(f"no {split} pairs found for {data}")
+    arrays: dict[str, Any] = {}
+    meta = []
+    for i, p in enumerate(pairs):
+        arrays.update(
+            {
+                f"{i}_moving": p.moving,
+                f"{i}_fixed": p.fixed,
+                f"{i}_moving_label": p.moving_label,
+                f"{i}_fixed_label": p.fixed_label,
+            }
+        )
+        meta.append(
+            {
+                "name": p.name,
+                "spacing": list(p.spacing),
+                "fixed_points": {str(k): v.tolist() for k, v in p.fixed_points.items()},
+                "moving_points": {str(k): v.tolist() for k, v in p.moving_points.items()},
+            }
+        )
+    work.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_suffix(".tmp.npz")
+    np.savez_compressed(tmp, meta=json.dumps(meta), **arrays)
+    tmp.replace(cache)
+    return pairs
+
+
+def _batch(
+    pairs: list[PreparedPair], idx: Sequence[int], device: torch.device
+) -> dict[str, torch.Tensor]:
+    def stack(attr: str) -> torch.Tensor:
+        return torch.from_numpy(np.stack([getattr(pairs[i], attr) for i in idx])[:, None]).to(
+            device
+        )
+
+    return {a: stack(a) for a in ("moving", "fixed", "moving_label", "fixed_label")}
+
+
+def _augment(
+    batch: dict[str, torch.Tensor], aug: dict[str, float], gen: torch.Generator
+) -> dict[str, torch.Tensor]:
+    """Random rotation/translation/scaling of the moving image and label (the paper's augmentation)."""
+    b = batch["moving"].shape[0]
+    device = batch["moving"].device
+    thetas = []
+    for _ in range(b):
+        ang = (torch.rand(3, generator=gen) * 2 - 1) * math.radians(aug["rotation_deg"])
+        c, s = torch.cos(ang), torch.sin(ang)
+        rx = torch.tensor([[1, 0, 0], [0, c[0], -s[0]], [0, s[0], c[0]]])
+        ry = torch.tensor([[c[1], 0, s[1]], [0, 1, 0], [-s[1], 0, c[1]]])
+        rz = torch.tensor([[c[2], -s[2], 0], [s[2], c[2], 0], [0, 0, 1]])
+        scale = torch.diag(1 + (torch.rand(3, generator=gen) * 2 - 1) * aug["scaling"])
+        shift = (torch.rand(3, generator=gen) * 2 - 1) * aug["translation"] * 2
+        thetas.append(torch.cat([rz @ ry @ rx @ scale, shift[:, None]], dim=1))
+    theta = torch.stack(thetas).to(device=device, dtype=torch.float32)
+    grid = F.affine_grid(theta, list(batch["moving"].shape), align_corners=True)
+    out = dict(batch)
+    out["moving"] = F.grid_sample(batch["moving"], grid, align_corners=True, padding_mode="border")
+    out["moving_label"] = F.grid_sample(
+        batch["moving_label"], grid, align_corners=True, padding_mode="zeros"
+    )
+    return out
+
+
+def _validate(
+    model: torch.nn.Module, pairs: list[PreparedPair], device: torch.device
+) -> dict[str, float]:
+    """Mean DSC before/after, TRE before/after (mm) and folding on the validation pairs."""
+    model.eval()
+    warp = Warp(mode="bilinear", padding_mode="border")
+    rows: dict[str, list[float]] = {
+        k: [] for k in ("dsc_before", "dsc_after", "tre_before", "tre_after", "folding")
+    }
+    with torch.no_grad():
+        for i in range(len(pairs)):
+            b = _batch(pairs, [i], device)
+            ddf = model(torch.cat([b["moving"], b["fixed"]], dim=1))
+            warped = warp(b["moving_label"], ddf)[0, 0].cpu().numpy() > 0.5
+            fixed = pairs[i].fixed_label > 0.5
+            u = ddf[0].cpu().numpy()
+            rows["dsc_before"].append(M.dice(pairs[i].moving_label > 0.5, fixed))
+            rows["dsc_after"].append(M.dice(warped, fixed))
+            rows["folding"].append(M.folding_fraction(u))
+            if pairs[i].fixed_points:
+                sp = pairs[i].spacing
+                rows["tre_before"].append(
+                    M.tre_points(pairs[i].fixed_points, pairs[i].moving_points, None, sp)[
+                        "tre_mean"
+                    ]
+                )
+                rows["tre_after"].append(
+                    M.tre_points(pairs[i].fixed_points, pairs[i].moving_points, u, sp)["tre_mean"]
+                )
+    model.train()
+    return {k: float(np.mean(v)) for k, v in rows.items() if v}
+
+
+def train(cfg: dict[str, Any], *, resume: bool = False, quiet: bool = False) -> dict[str, Any]:
+    """Run training from a merged config; returns a summary dict (losses, validation, paths)."""
+    tr = cfg["train"]
+    seed = int(tr["seed"])
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if tr.get("num_threads"):
+        torch.set_num_threads(int(tr["num_threads"]))
+    device = device_pick(tr.get("device", "auto"))
+    work = Path(cfg["output"]["work_dir"])
+    work.mkdir(parents=True, exist_ok=True)
+    train_pairs = _pairs_build(cfg, "train", work)
+    val_pairs = _pairs_build(cfg, "val", work)
+    arch = cfg["model"]["architecture"]
+    arch_config = dict(cfg["model"].get("arch_config") or {})
+    model = model_build(arch, arch_config).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=float(tr["lr"]))
+    loss_fn = WeakSupervisionLoss(bending_weight=float(tr["bending_weight"]))
+    gen = torch.Generator().manual_seed(seed)
+    state_path = work / "state.pt"
+    step = 0
+    history: list[dict[str, float]] = []
+    if resume and state_path.exists():
+        st = torch.load(state_path, map_location=device, weights_only=False)
+        model.load_state_dict(st["model"])
+        opt.load_state_dict(st["optimizer"])
+        gen.set_state(st["generator"])
+        step = int(st["step"])
+        history = list(st["history"])
+    steps = int(tr["steps"])
+    bs = min(int(tr["batch_size"]), len(train_pairs))
+    val_every = max(int(tr["val_every"]), 1)
+    started = time.perf_counter()
+    losses: list[float] = []
+    model.train()
+    bar = tqdm(total=steps, initial=step, desc=f"train {arch}", disable=quiet)
+    while step < steps:
+        idx = torch.randperm(len(train_pairs), generator=gen)[:bs].tolist()
+        batch = _augment(_batch(train_pairs, idx, device), tr["augment"], gen)
+        ddf = model(torch.cat([batch["moving"], batch["fixed"]], dim=1))
+        out = loss_fn(ddf, batch["moving_label"], batch["fixed_label"])
+        opt.zero_grad()
+        out["loss"].backward()
+        opt.step()
+        step += 1
+        losses.append(float(out["loss"]))
+        bar.update(1)
+        bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
+        if step % val_every == 0 or step == steps:
+            val = _validate(model, val_pairs, device)
+            history.append({"step": step, "loss": float(np.mean(losses[-val_every:])), **val})
+            bar.write(json.dumps(history[-1]))
+            tmp = state_path.with_suffix(".tmp")
+            torch.save(
+                {
+                    "model": model.state_dict(),
+                    "optimizer": opt.state_dict(),
+                    "generator": gen.get_state(),
+                    "step": step,
+                    "history": history,
+                },
+                tmp,
+            )
+            tmp.replace(state_path)
+    bar.close()
+    val = _validate(model, val_pairs, device)
+    out_dir = Path(cfg["output"].get("dir") or CHECKPOINT_DIR)
+    key = cfg["output"]["key"]
+    data = cfg["data"]
+    training_data = {
+        "synthetic": data["source"] == "simulated",
+        "source": data["source"],
+        "description": (
+            "SIMULATED MR/TRUS pairs from inference.simulate "
+            f"({'Yale T2 anatomy' if data.get('simulate_source') else 'parametric phantoms'}), "
+            f"seeds {data['train_seeds']}; validation seeds {data['val_seeds']}"
+            if data["source"] == "simulated"
+            else f"DeepReg paired folder {data['folder']}"
+        ),
+        "n_train": len(train_pairs),
+        "n_val": len(val_pairs),
+    }
+    path = checkpoint_save(
+        out_dir / f"{key}.pt",
+        model=model,
+        architecture=arch,
+        arch_config=arch_config,
+        config=cfg,
+        training_data=training_data,
+        validation=val,
+        input_shape=list(cfg["input_shape"]),
+        extra={"history": history, "steps": step},
+    )
+    if cfg["output"].get("register", True):
+        registry_register(
+            key=key,
+            path=path,
+            kind=cfg["model"].get("kind", "rern"),
+            entry={
+                "architecture": arch,
+                "synthetic": training_data["synthetic"],
+                "description": training_data["description"],
+                "validation": val,
+            },
+            directory=out_dir,
+        )
+    return {
+        "checkpoint": str(path),
+        "validation": val,
+        "history": history,
+        "seconds": time.perf_counter() - started,
+        "first_loss": losses[0] if losses else float("nan"),
+        "last_loss": float(np.mean(losses[-10:])) if losses else float("nan"),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--config", required=True, help="YAML config (see inference/configs/)")
+    parser.add_argument("--resume", action="store_true", help="continue from work_dir/state.pt")
+    parser.add_argument("--steps", type=int, help="override train.steps")
+    args = parser.parse_args(argv)
+    try:
+        cfg = config_load(args.config)
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.steps is not None:
+        cfg["train"]["steps"] = args.steps
+    summary = train(cfg, resume=args.resume)
+    print(json.dumps({k: v for k, v in summary.items() if k != "history"}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
