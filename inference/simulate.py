@@ -627,8 +627,9 @@ class _RealAnatomy:
             return t2
         pts = _grid_world(t2.shape, self.src.affine)
         w = self._lesion_weight(pts) * (self.src.smoothed_mask() > 0.3)
-        # Lesions are ~35% of the gland's median T2 signal (low-signal foci).
-        return np.asarray(t2 + w * (0.35 * self.med - t2), dtype=np.float32)
+        # Lesions pull the T2 down towards ~35% of the gland's median (low-signal foci); voxels
+        # already darker than that stay as they are.
+        return np.asarray(t2 - w * np.maximum(t2 - 0.35 * self.med, 0), dtype=np.float32)
 
     def landmark_candidates(self) -> list[tuple[str, F64]]:
         pts = self.src.gland_points_world()
@@ -727,7 +728,8 @@ def _us_image(rng: np.random.Generator, props: _Props, fov: U8, spacing: float) 
     # Bright capsule line just outside the boundary and a darker band just inside it.
     bright = np.exp(-(((soft - 0.25) / 0.15) ** 2))
     dark = np.exp(-(((soft - 0.8) / 0.12) ** 2))
-    echo = props.echo * (1 - 0.5 * dark) + 0.6 * bright
+    # Texture noise can push the echogenicity below 0; backscatter amplitude cannot be negative.
+    echo = np.maximum(props.echo, 0) * (1 - 0.5 * dark) + 0.6 * bright
     echo = ndimage.gaussian_filter(echo, sigma=(0.8, 0.5, 1.0))
     # Attenuation integrated along depth (j); the average tissue loss is taken as compensated
     # by the time-gain control, leaving a mild residual fall-off with depth.
