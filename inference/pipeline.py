@@ -83,9 +83,9 @@ class RegistrationConfig:
     affine_init: bool = True
     segment_missing: bool = True
     enhance: tuple[str, ...] = ()
-    io_steps: int = 60
+    io_steps: int = 40
     io_learning_rate: float = 0.3
-    io_bending_weight: float = 10.0
+    io_bending_weight: float = 30.0
     io_grid_stride: int = 4
     io_downsample: int = 2
     device: str = "auto"

@@ -248,7 +248,7 @@ def train(cfg: dict[str, Any], *, resume: bool = False, quiet: bool = False) -> 
     opt = torch.optim.Adam(model.parameters(), lr=float(tr["lr"]))
     loss_fn = WeakSupervisionLoss(bending_weight=float(tr["bending_weight"]))
     gen = torch.Generator().manual_seed(seed)
-    state_path = work / "state.pt"
+    state_path = work / f"{cfg['output']['key']}_state.pt"
     step = 0
     history: list[dict[str, float]] = []
     if resume and state_path.exists():
@@ -348,7 +348,9 @@ def train(cfg: dict[str, Any], *, resume: bool = False, quiet: bool = False) -> 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--config", required=True, help="YAML config (see inference/configs/)")
-    parser.add_argument("--resume", action="store_true", help="continue from work_dir/state.pt")
+    parser.add_argument(
+        "--resume", action="store_true", help="continue from work_dir/<key>_state.pt"
+    )
     parser.add_argument("--steps", type=int, help="override train.steps")
     args = parser.parse_args(argv)
     try:

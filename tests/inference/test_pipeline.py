@@ -38,16 +38,16 @@ def sphere_case():
     mr = (0.1 + 0.8 * mr_label).astype(np.float32)
     us_lm = ball(SHAPE, (19, 18, 14), 1.5)
     mr_lm = ball(SHAPE, (21.4, 16, 15), 1.5)
-    return dict(
-        mr=mr,
-        mr_affine=AFF,
-        us=us,
-        us_affine=AFF,
-        mr_label=mr_label,
-        us_label=us_label,
-        mr_landmarks=mr_lm,
-        us_landmarks=us_lm,
-    )
+    return {
+        "mr": mr,
+        "mr_affine": AFF,
+        "us": us,
+        "us_affine": AFF,
+        "mr_label": mr_label,
+        "us_label": us_label,
+        "mr_landmarks": mr_lm,
+        "us_landmarks": us_lm,
+    }
 
 
 def test_initial_method_contract_and_improvement():
@@ -192,16 +192,16 @@ def test_real_yale_t2_with_simulated_trus(shared_data):
     d = shared_data / "yale-prostate-t2"
     src = SimSource.from_files(d / "prostate_T2_1.nii.gz", d / "prostate_segm_1.nii.gz")
     pair = simulate_pair(seed=3, source=src, us_shape=(54, 79, 59), us_spacing=1.2)
-    kwargs = dict(
-        mr=pair.mr,
-        mr_affine=pair.mr_affine,
-        us=pair.us,
-        us_affine=pair.us_affine,
-        mr_label=pair.mr_label,
-        us_label=pair.us_label,
-        mr_landmarks=pair.mr_landmarks,
-        us_landmarks=pair.us_landmarks,
-    )
+    kwargs = {
+        "mr": pair.mr,
+        "mr_affine": pair.mr_affine,
+        "us": pair.us,
+        "us_affine": pair.us_affine,
+        "mr_label": pair.mr_label,
+        "us_label": pair.us_label,
+        "mr_landmarks": pair.mr_landmarks,
+        "us_landmarks": pair.us_landmarks,
+    }
     for cfg in (
         RegistrationConfig(method="initial"),
         RegistrationConfig(method="io", io_steps=20, num_threads=1),
