@@ -527,6 +527,42 @@ def _partial_outputs_remove(job: RegistrationJob, *, attempt: int | None = None)
     return removed
 
 
+def _tree_mtime(path: Path) -> float:
+    latest = path.stat().st_mtime
+    for p in path.rglob("*"):
+        try:
+            latest = max(latest, p.stat().st_mtime)
+        except OSError:  # removed while we walk
+            continue
+    return latest
+
+
+def _stale_series_tmp_remove(*, since: datetime | None, older_than: datetime) -> list[str]:
+    """Temp folders of series writes (``tmp/series-*``) that a killed worker left behind.
+
+    The storage service names them without an owner, so they are recognised by time: created
+    after the dead attempt started and untouched for longer than the heartbeat limit. A live
+    write touches its folder with every slice, so it is never taken for garbage.
+    """
+    tmp_root = Path(settings.MEDIA_ROOT) / "tmp"
+    if not tmp_root.is_dir():
+        return []
+    start = (since.timestamp() - 1.0) if since else 0.0
+    cutoff = older_than.timestamp()
+    removed = []
+    for p in tmp_root.iterdir():
+        if not (p.is_dir() and p.name.startswith("series-")):
+            continue
+        try:
+            created = p.stat().st_ctime
+            if created >= start and _tree_mtime(p) < cutoff:
+                _remove_tree(p)
+                removed.append(p.name)
+        except FileNotFoundError:
+            continue
+    return removed
+
+
 def _orphan_series_folders_remove(case: Case, *, older_than: datetime) -> list[str]:
     """Series folders of ``case`` with no ImageSeries row (a series write killed between its move
     and its DB commit). Only folders older than ``older_than`` are touched, so a write in
@@ -864,6 +900,7 @@ def jobs_requeue_stale(*, now: datetime | None = None) -> list[tuple[int, str]]:
             "heartbeat_at": job.heartbeat_at,
         }
         _partial_outputs_remove(job, attempt=job.attempt)
+        _stale_series_tmp_remove(since=job.started_at, older_than=cutoff)
         _orphan_series_folders_remove(job.case, older_than=cutoff)
         last = f"worker {job.worker_id or '?'}"
         if job.attempt >= job.max_attempts:

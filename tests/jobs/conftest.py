@@ -32,3 +32,13 @@ def case(cohort):  # noqa: ANN001, ANN201
     from tests.jobs.cases import case_make
 
     return case_make(cohort, "SYN001")
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory):  # noqa: ANN001, ANN201
+    """A migrated SQLite database file, made once per session for the subprocess deployments."""
+    from tests.jobs.deployment import Deployment
+
+    d = Deployment(tmp_path_factory.mktemp("sqlite-template"))
+    d.harness("migrate", timeout=300)
+    return d.tmp / "var" / "mritrus.sqlite3"

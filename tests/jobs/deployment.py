@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,9 +16,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class Deployment:
-    def __init__(self, tmp: Path, **env: str) -> None:
+    def __init__(self, tmp: Path, *, sqlite_template: Path | None = None, **env: str) -> None:
         self.tmp = tmp
         (tmp / "var").mkdir(parents=True, exist_ok=True)
+        if sqlite_template is not None:
+            # Migrating a fresh SQLite file takes ~10 s of fsyncs; copy a migrated one instead.
+            shutil.copy(sqlite_template, tmp / "var" / "mritrus.sqlite3")
         (tmp / "media").mkdir(parents=True, exist_ok=True)
         base = {
             k: v
@@ -104,15 +108,21 @@ class Deployment:
             time.sleep(0.1)
         raise AssertionError(f"worker never logged {text!r}:\n{log.read_text(errors='replace')}")
 
-    def wait(self, predicate: Any, timeout: float = 60, every: float = 0.3) -> Any:
-        deadline = time.monotonic() + timeout
-        state = None
-        while time.monotonic() < deadline:
-            state = self.harness("status")
-            if predicate(state):
-                return state
-            time.sleep(every)
-        raise AssertionError(f"timed out; last state: {json.dumps(state, indent=1)}\n{self.logs()}")
+    def wait_finished(self, timeout: float = 60) -> Any:
+        state = self.harness("wait-finished", str(timeout), timeout=timeout + 60)
+        if not state["waited"]:
+            raise AssertionError(
+                f"jobs not finished in {timeout} s: {json.dumps(state, indent=1)}\n{self.logs()}"
+            )
+        return state
+
+    def wait_stage(self, stage: str, timeout: float = 40) -> Any:
+        state = self.harness("wait-stage", stage, str(timeout), timeout=timeout + 60)
+        if not state["waited"]:
+            raise AssertionError(
+                f"first job never reached {stage!r}: {json.dumps(state, indent=1)}\n{self.logs()}"
+            )
+        return state
 
     def logs(self) -> str:
         return "\n".join(
@@ -133,9 +143,3 @@ class Deployment:
             except subprocess.TimeoutExpired:
                 os.kill(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=10)
-
-
-def all_finished(state: dict[str, Any]) -> bool:
-    return bool(state["jobs"]) and all(
-        j["status"] in ("succeeded", "failed", "cancelled") for j in state["jobs"]
-    )

@@ -4,9 +4,12 @@ Run as ``python -m tests.jobs.harness COMMAND`` from the repository root with th
 deployment (MRITRUS_VAR_DIR / DATABASE_URL / MRITRUS_TASKS_BACKEND / REDIS_URL ...). Prints JSON.
 All cases it makes are SYNTHETIC.
 
-    init N [--labels]      migrate, then a cohort of N synthetic cases
+    migrate                migrate only (to make a database template)
+    init N [--labels]      a cohort of N synthetic cases (on a migrated database)
     queue [--dup K]        queue one `initial` job per case (commit -> enqueue); K of them twice
     status                 jobs, registered series per case, leftover temp/output folders
+    wait-finished T        poll (in this process) until every job is finished, at most T s
+    wait-stage STAGE T     poll until the first job runs STAGE with a temp folder, at most T s
 """
 
 from __future__ import annotations
@@ -26,9 +29,6 @@ def _setup() -> None:
 
 
 def init(n: int, labels: bool) -> dict[str, Any]:
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0, interactive=False)
     from tests.jobs.cases import cohort_with_cases
 
     cohort = cohort_with_cases(n, labels=labels)
@@ -94,10 +94,47 @@ def status() -> dict[str, Any]:
     }
 
 
+def _finished(state: dict[str, Any]) -> bool:
+    return bool(state["jobs"]) and all(
+        j["status"] in ("succeeded", "failed", "cancelled") for j in state["jobs"]
+    )
+
+
+def _in_stage(stage: str) -> Any:
+    def check(state: dict[str, Any]) -> bool:
+        first = state["jobs"][0] if state["jobs"] else {}
+        return bool(
+            first.get("stage") == stage and first.get("status") == "running" and state["tmp"]
+        )
+
+    return check
+
+
+def wait(predicate: Any, timeout: float) -> dict[str, Any]:
+    import time
+
+    from django.db import connection
+
+    deadline = time.monotonic() + timeout
+    while True:
+        state = status()
+        if predicate(state):
+            return {**state, "waited": True}
+        if time.monotonic() > deadline:
+            return {**state, "waited": False}
+        connection.close()
+        time.sleep(0.1)
+
+
 def main(argv: list[str]) -> None:
     _setup()
     cmd = argv[0]
-    if cmd == "init":
+    if cmd == "migrate":
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0, interactive=False)
+        result = {"migrated": True}
+    elif cmd == "init":
         result = init(int(argv[1]), "--labels" in argv)
     elif cmd == "queue":
         dup = int(argv[argv.index("--dup") + 1]) if "--dup" in argv else 0
@@ -105,6 +142,10 @@ def main(argv: list[str]) -> None:
         result = queue(dup, method)
     elif cmd == "status":
         result = status()
+    elif cmd == "wait-finished":
+        result = wait(_finished, float(argv[1]))
+    elif cmd == "wait-stage":
+        result = wait(_in_stage(argv[1]), float(argv[2]))
     else:
         raise SystemExit(f"unknown command {cmd!r}")
     sys.stdout.write(json.dumps(result) + "\n")

@@ -10,7 +10,7 @@ import uuid
 import pytest
 
 from tests.conftest import require_service
-from tests.jobs.deployment import Deployment, all_finished
+from tests.jobs.deployment import Deployment
 
 pytestmark = pytest.mark.slow
 
@@ -45,7 +45,7 @@ def _run(d: Deployment, kind: str) -> dict:  # type: ignore[type-arg]
     for w in workers:
         d.wait_for_log(w, ready)
     d.harness("queue", "--dup", str(DUPLICATES))
-    return d.wait(all_finished, timeout=60)
+    return d.wait_finished(timeout=60)
 
 
 @pytest.mark.postgres
@@ -63,6 +63,7 @@ def test_two_db_workers_on_postgresql_run_each_job_once(tmp_path):
         DATABASE_URL=f"postgresql://postgres@127.0.0.1:5432/{name}",
     )
     try:
+        d.harness("migrate", timeout=300)
         final = _run(d, "db")
         _check_exactly_once(final)
     finally:
@@ -72,7 +73,7 @@ def test_two_db_workers_on_postgresql_run_each_job_once(tmp_path):
 
 
 @pytest.mark.redis
-def test_two_rq_workers_on_redis_run_each_job_once(tmp_path):
+def test_two_rq_workers_on_redis_run_each_job_once(tmp_path, sqlite_template):
     require_service("Redis", _reachable(6379))
     import redis
 
@@ -80,7 +81,9 @@ def test_two_rq_workers_on_redis_run_each_job_once(tmp_path):
     url = "redis://127.0.0.1:6379/13"
     client = redis.Redis.from_url(url)
     client.flushdb()
-    d = Deployment(tmp_path / "rq", MRITRUS_TASKS_BACKEND="rq", REDIS_URL=url)
+    d = Deployment(
+        tmp_path / "rq", sqlite_template=sqlite_template, MRITRUS_TASKS_BACKEND="rq", REDIS_URL=url
+    )
     try:
         final = _run(d, "rq")
         _check_exactly_once(final)

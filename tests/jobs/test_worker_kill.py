@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from tests.jobs.deployment import Deployment, all_finished
+from tests.jobs.deployment import Deployment
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def deployment(tmp_path):  # noqa: ANN001, ANN201
-    d = Deployment(tmp_path / "deploy", MRITRUS_TASKS_BACKEND="db")
+def deployment(tmp_path, sqlite_template):  # noqa: ANN001, ANN201
+    d = Deployment(tmp_path / "deploy", sqlite_template=sqlite_template, MRITRUS_TASKS_BACKEND="db")
     yield d
     d.stop()
 
@@ -22,9 +22,9 @@ def test_sigkill_mid_job_is_recovered_once_without_leftovers(deployment):
     queued = d.harness("queue")
     first_job = queued["jobs"][0]
 
-    # Slow stand-in: 1.5 s at every stage boundary, so the kill lands while outputs are half written.
-    w1 = d.worker_start("db", "w1", MRITRUS_TEST_STAGE_DELAY_SECONDS="1.5")
-    state = d.wait(lambda s: s["jobs"][0]["stage"] == "writing outputs" and s["tmp"], timeout=40)
+    # Slow stand-in: 1 s at every stage boundary, so the kill lands while outputs are half written.
+    w1 = d.worker_start("db", "w1", MRITRUS_TEST_STAGE_DELAY_SECONDS="1")
+    state = d.wait_stage("writing outputs", timeout=40)
     job = state["jobs"][0]
     assert job["pk"] == first_job and job["status"] == "running" and job["attempt"] == 1
     # Alive for longer than the stale limit (3 s) yet never re-queued: the heartbeat works.
@@ -33,7 +33,7 @@ def test_sigkill_mid_job_is_recovered_once_without_leftovers(deployment):
     d.kill(w1)
 
     d.worker_start("db", "w2")
-    final = d.wait(all_finished, timeout=45)
+    final = d.wait_finished(timeout=45)
     jobs = {j["pk"]: j for j in final["jobs"]}
     recovered = jobs[first_job]
     assert recovered["status"] == "succeeded", recovered
