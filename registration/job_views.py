@@ -22,7 +22,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
 
-from accounts.permissions import IsCoordinator, user_is_coordinator
+from accounts.permissions import IsCoordinator, user_is_admin, user_is_coordinator
 from registration import job_selectors, jobs
 from registration.models import Case, Cohort, RegistrationJob
 
@@ -82,7 +82,7 @@ def job_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
         {
             "job": job,
             "status": job_selectors.job_status_dict(job),
-            "show_traceback": request.user.is_superuser or request.user.role == "admin",
+            "show_traceback": user_is_admin(request.user),
         },
     )
 

@@ -261,7 +261,7 @@ class _Inputs:
     us_landmarks: NDArray[np.uint8] | None = None
 
 
-_MODALITY_NAME = {ImageSeries.Modality.MR_T2: "MR T2", ImageSeries.Modality.US: "TRUS"}
+_MODALITY_NAME: dict[str, str] = {"MR_T2": "MR T2", "US": "TRUS"}
 
 
 def _series_path(series: ImageSeries) -> Path:

@@ -183,3 +183,16 @@ def test_worker_recovery_thread_only_in_worker_processes():
 
     assert worker_process_start(["manage.py", "runserver"]) is False
     assert worker_process_start(["gunicorn", "mritrus_site.wsgi"]) is False
+
+
+def test_cohort_and_case_pages_carry_the_job_controls(client_for, coordinator, case):
+    c = client_for(coordinator)
+    job = _finished_job(case)
+    cohort_page = c.get(f"/cohorts/{case.cohort_id}/").content.decode()
+    assert f"/cohorts/{case.cohort_id}/register-all/" in cohort_page
+    assert f"/cohorts/{case.cohort_id}/jobs.json" in cohort_page
+    assert cohort_page.count("function pollCohort") == 1
+    case_page = c.get(f"/cases/{case.pk}/").content.decode()
+    assert f"/cases/{case.pk}/register/" in case_page
+    assert f"/jobs/{job.pk}/qc/checkerboard.png" in case_page
+    assert case_page.count("function pollJob") == 1
