@@ -20,8 +20,15 @@ class CohortAdmin(admin.ModelAdmin):
 class SeriesInline(admin.TabularInline):
     model = ImageSeries
     fk_name = "case"
-    fields = ["modality", "kind", "model_key", "shape", "series_description", "source_format"]
-    readonly_fields = fields
+    fields = ("modality", "kind", "model_key", "shape", "series_description", "source_format")
+    readonly_fields = (
+        "modality",
+        "kind",
+        "model_key",
+        "shape",
+        "series_description",
+        "source_format",
+    )
     extra = 0
     can_delete = False
     show_change_link = True

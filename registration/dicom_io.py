@@ -20,7 +20,7 @@ import pydicom
 from numpy.typing import NDArray
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
-from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian
+from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID, ExplicitVRLittleEndian
 
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 MR_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.4"
@@ -283,7 +283,7 @@ def seg_load_onto(
             idx = inv @ np.append(pos, 1.0)
             if np.max(np.abs(idx[:2])) < 0.01 and abs(idx[2] - round(idx[2])) < 0.01:
                 k = int(round(idx[2]))
-        if k is None or not 0 <= k < label.shape[2]:
+        if k is None or not 0 <= k < int(series.volume.shape[2]):
             raise DicomInputError(
                 f"{name}: SEG frame {f + 1} matches no slice of the referenced series"
             )
@@ -415,8 +415,8 @@ def series_write(
     # One dataset reused for every slice: only the per-slice elements change (4x faster than
     # building each slice from scratch, which dominated import time).
     meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = sop_class
-    meta.MediaStorageSOPInstanceUID = _uid_ok(sop_uids[0])
+    meta.MediaStorageSOPClassUID = UID(sop_class)
+    meta.MediaStorageSOPInstanceUID = UID(_uid_ok(sop_uids[0]))
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
     ds = Dataset()
@@ -472,7 +472,7 @@ def series_write(
     normal = np.cross(row_dir, col_dir)
     for k in range(vol.shape[2]):
         sop_uid = _uid_ok(sop_uids[k])
-        meta.MediaStorageSOPInstanceUID = sop_uid
+        meta.MediaStorageSOPInstanceUID = UID(sop_uid)
         ds.SOPInstanceUID = sop_uid
         ds.InstanceNumber = k + 1
         pos = lps[:3, 3] + k * col_k

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 
 
@@ -13,7 +15,7 @@ class CohortUploadForm(forms.Form):
         help_text="A .zip with manifest.csv and the images it lists, or DICOM files only."
     )
 
-    def clean_archive(self):  # noqa: ANN201
+    def clean_archive(self) -> Any:
         archive = self.cleaned_data["archive"]
         if not archive.name.lower().endswith(".zip"):
             raise forms.ValidationError("Upload a .zip file.")

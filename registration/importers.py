@@ -19,6 +19,7 @@ import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -152,7 +153,7 @@ def zip_extract_safe(
             member_bytes = 0
             try:
                 with zf.open(info) as src, target.open("wb") as out:
-                    for chunk in iter(lambda src=src: src.read(1 << 20), b""):
+                    for chunk in iter(partial(src.read, 1 << 20), b""):
                         member_bytes += len(chunk)
                         written += len(chunk)
                         if member_bytes > info.file_size or written > max_bytes:
@@ -234,7 +235,7 @@ def _hash_files(paths: list[Path], root: Path) -> str:
     for p in sorted(paths):
         digest.update(str(p.relative_to(root)).encode())
         with p.open("rb") as fh:
-            for chunk in iter(lambda fh=fh: fh.read(1 << 20), b""):
+            for chunk in iter(partial(fh.read, 1 << 20), b""):
                 digest.update(chunk)
     return digest.hexdigest()
 

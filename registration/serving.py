@@ -40,6 +40,7 @@ def dicom_instance_bytes(
         return raw
     import pydicom
     from pydicom.datadict import tag_for_keyword
+    from pydicom.uid import UID
 
     ds = pydicom.dcmread(io.BytesIO(raw))
     for keyword in UID_KEYWORDS:
@@ -47,9 +48,8 @@ def dicom_instance_bytes(
         if uid_map and value in uid_map:
             setattr(ds, keyword, uid_map[value])
     if uid_map and str(ds.file_meta.get("MediaStorageSOPInstanceUID", "")) in uid_map:
-        ds.file_meta.MediaStorageSOPInstanceUID = uid_map[
-            str(ds.file_meta.MediaStorageSOPInstanceUID)
-        ]
+        old = str(ds.file_meta.MediaStorageSOPInstanceUID)
+        ds.file_meta.MediaStorageSOPInstanceUID = UID(uid_map[old])
     for keyword, value in (overrides or {}).items():
         if tag_for_keyword(keyword) is None:
             raise ValueError(f"unknown DICOM keyword {keyword!r}")

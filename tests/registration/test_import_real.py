@@ -182,17 +182,23 @@ def _input_identifiers(folder: Path) -> set[bytes]:
             if elem.value in (None, "") or elem.VR == "SQ":
                 continue
             value = str(elem.value)
-            if elem.VR == "UI" and not value.startswith("1.2.840.10008.") or elem.VR in ("DA", "DT", "PN") or elem.keyword in (
-                "PatientID",
-                "AccessionNumber",
-                "StudyDescription",
-                "InstitutionName",
-                "StationName",
-                "DeviceSerialNumber",
-                "RequestedProcedureDescription",
-                "PerformedProcedureStepDescription",
-                "ReasonForStudy",
-                "OtherPatientIDs",
+            if (
+                elem.VR == "UI"
+                and not value.startswith("1.2.840.10008.")
+                or elem.VR in ("DA", "DT", "PN")
+                or elem.keyword
+                in (
+                    "PatientID",
+                    "AccessionNumber",
+                    "StudyDescription",
+                    "InstitutionName",
+                    "StationName",
+                    "DeviceSerialNumber",
+                    "RequestedProcedureDescription",
+                    "PerformedProcedureStepDescription",
+                    "ReasonForStudy",
+                    "OtherPatientIDs",
+                )
             ):
                 found.add(value)
         found.update(
