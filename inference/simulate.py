@@ -50,11 +50,13 @@ us_spacing=US_SPACING, deformation_scale=1.0) -> SimulatedPair``
 ``LesionSpec(side, zone="pz", radius_mm=5.0, conspicuity=0.8)``
 ``mr_resample_to_us(pair, array=None, *, order=1)``, ``volume_to_grid(...)``
     The affine-only resampling (``mr_on_us``) that the displacement convention refers to.
-``write_pair_deepreg(pair, *, out_dir, name, moving_grid="fixed")``,
-``write_dataset(out_dir, *, n_pairs, seed, yale_dir=None, moving_grid="fixed", progress=None)``
+``write_pair_deepreg(pair, *, out_dir, name, moving_grid="fixed", with_displacement=False)``,
+``write_dataset(out_dir, *, n_pairs, seed, yale_dir=None, moving_grid="fixed",
+with_displacement=False, progress=None)``
     DeepReg / µ-RegPro paired layout: ``moving_images/ fixed_images/ moving_labels/ fixed_labels/``
-    (4-D labels, channel 0 gland, channel k landmark k), plus ``displacements/`` (X, Y, Z, 3) ground
-    truth and ``dataset.json``. ``moving_grid="fixed"`` stores the MR resampled onto the TRUS grid
+    (4-D labels, channel 0 gland, channel k landmark k) and ``dataset.json`` (per-pair seed, source,
+    landmark names, lesions, deformation parameters); optionally ``displacements/`` (X, Y, Z, 3)
+    ground truth (~9 MB a pair; ``simulate_pair(seed=...)`` regenerates it exactly anyway). ``moving_grid="fixed"`` stores the MR resampled onto the TRUS grid
     (affine only, µ-RegPro style); ``"own"`` keeps the MR grid.
 ``write_demo_cohort(out_dir, *, n_cases, seed, yale_dir=None) -> Path``
     A cohort folder in the manifest format of docs/architecture.md, with plausible reference PI-RADS
@@ -64,6 +66,7 @@ CLI::
 
     python -m inference.simulate demo --out DIR --cases 8 --seed 0 [--yale DIR]
     python -m inference.simulate dataset --out DIR --pairs 64 --seed 0 [--yale DIR] [--moving-grid own]
+        [--displacements]
 """
 
 from __future__ import annotations
@@ -278,6 +281,17 @@ def _mix(base: F32, value: F32 | float, weight: F32) -> F32:
     return np.asarray(base + weight * (value - base), dtype=np.float32)
 
 
+def _pow(a: F32, p: float) -> F32:
+    # Generic float powers are ~5x slower than products; the phantom only needs these three.
+    if p == 2.0:
+        return a * a
+    if p == 2.5:
+        return a * a * np.sqrt(a)
+    if p == 3.0:
+        return a * a * a
+    return np.asarray(a**p, dtype=np.float32)
+
+
 def _rotation(angles_rad: Sequence[float] | F64) -> F64:
     ax, ay, az = angles_rad
     rx = np.array([[1, 0, 0], [0, np.cos(ax), -np.sin(ax)], [0, np.sin(ax), np.cos(ax)]])
@@ -390,7 +404,7 @@ class _Phantom:
         self.ax = float(rng.uniform(19, 26))
         self.ay = float(rng.uniform(14, 19))
         self.az = float(rng.uniform(16, 23))
-        self.p = float(rng.uniform(2.2, 2.8))
+        self.p = float(rng.choice([2.0, 2.5, 3.0]))  # squarer glands for larger exponents
         self.post_flat = float(rng.uniform(0.75, 0.9))
         self.taper = float(rng.uniform(0.15, 0.3))
         self.tz_scale = float(rng.uniform(0.5, 0.7))  # bigger transition zone ~ BPH
@@ -443,8 +457,8 @@ class _Phantom:
         x, y, z = q
         taper = 1.0 - self.taper * np.clip(-z / az, 0, 1.2)  # narrower towards the apex
         yy = np.where(y < 0, y / self.post_flat, y)  # flatter on the rectal side
-        v = (np.abs(x) / (ax * taper)) ** p + (np.abs(yy) / ay) ** p + (np.abs(z) / az) ** p
-        return np.asarray(v ** (1.0 / p), dtype=np.float32)
+        v = _pow(np.abs(x) / (ax * taper), p) + _pow(np.abs(yy) / ay, p) + _pow(np.abs(z) / az, p)
+        return np.asarray(np.sqrt(v) if p == 2.0 else v ** (1.0 / p), dtype=np.float32)
 
     def landmark_candidates(self) -> list[tuple[str, F64]]:
         c = self.c.astype(np.float64)
@@ -989,12 +1003,13 @@ def write_pair_deepreg(
     out_dir: str | os.PathLike[str],
     name: str,
     moving_grid: Literal["fixed", "own"] = "fixed",
+    with_displacement: bool = False,
 ) -> dict[str, str]:
     """Write one pair into a DeepReg / µ-RegPro paired folder (moving = MR, fixed = TRUS).
 
     Files ``<role>/<name>.nii.gz`` for roles moving_images, fixed_images, moving_labels,
-    fixed_labels (4-D, channel 0 gland, channel k landmark k) and displacements (X, Y, Z, 3) in
-    fixed voxels. With ``moving_grid="fixed"`` the MR and its labels are resampled onto the TRUS grid
+    fixed_labels (4-D, channel 0 gland, channel k landmark k), and with ``with_displacement``
+    displacements (X, Y, Z, 3) in fixed voxels. With ``moving_grid="fixed"`` the MR and its labels are resampled onto the TRUS grid
     (affine only; labels by nearest neighbour), so the displacement applies to them directly.
     """
     if moving_grid not in ("fixed", "own"):
@@ -1015,8 +1030,9 @@ def write_pair_deepreg(
         "fixed_images": (pair.us, pair.us_affine),
         "moving_labels": (_labels_4d(mov_gl, mov_lm, n), mov_aff),
         "fixed_labels": (_labels_4d(pair.us_label, pair.us_landmarks, n), pair.us_affine),
-        "displacements": (np.moveaxis(pair.displacement, 0, -1), pair.us_affine),
     }
+    if with_displacement:
+        files["displacements"] = (np.moveaxis(pair.displacement, 0, -1), pair.us_affine)
     written: dict[str, str] = {}
     for role, (arr, aff) in files.items():
         p = volume_save(root / role / f"{name}.nii.gz", arr, aff)
@@ -1066,6 +1082,7 @@ def write_dataset(
     yale_dir: str | os.PathLike[str] | None = None,
     real_fraction: float = 0.5,
     moving_grid: Literal["fixed", "own"] = "fixed",
+    with_displacement: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> Path:
     """Write ``n_pairs`` simulated pairs in the DeepReg paired layout, plus ``dataset.json``.
@@ -1090,7 +1107,13 @@ def write_dataset(
             n_real += int(use_real)
             pair = simulate_pair(seed=pair_seed, source=src)
             name = f"case{i:06d}"
-            files = write_pair_deepreg(pair, out_dir=tmp, name=name, moving_grid=moving_grid)
+            files = write_pair_deepreg(
+                pair,
+                out_dir=tmp,
+                name=name,
+                moving_grid=moving_grid,
+                with_displacement=with_displacement,
+            )
             entries.append(
                 {
                     "name": name,
@@ -1286,6 +1309,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     ds.add_argument("--seed", type=int, default=0)
     ds.add_argument("--yale", default=None, help="folder of real T2 + gland masks (Yale layout)")
     ds.add_argument("--moving-grid", choices=["fixed", "own"], default="fixed")
+    ds.add_argument(
+        "--displacements",
+        action="store_true",
+        help="also write the ground-truth fields (~9 MB each)",
+    )
     args = parser.parse_args(argv)
     t0 = time.perf_counter()
     try:
@@ -1304,6 +1332,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 seed=args.seed,
                 yale_dir=args.yale,
                 moving_grid=args.moving_grid,
+                with_displacement=args.displacements,
                 progress=_progress_print,
             )
     except (ValueError, FileNotFoundError, FileExistsError) as exc:

@@ -162,7 +162,9 @@ def test_fan_mask_shape() -> None:
 
 
 def test_write_pair_deepreg_round_trip(pair: SimulatedPair, tmp_path: Path) -> None:
-    files = sim.write_pair_deepreg(pair, out_dir=tmp_path, name="case000001")
+    files = sim.write_pair_deepreg(
+        pair, out_dir=tmp_path, name="case000001", with_displacement=True
+    )
     assert set(files) == {
         "moving_images",
         "fixed_images",
@@ -203,7 +205,8 @@ def test_write_dataset_layout_and_failure_leaves_nothing(
     assert meta["synthetic"] is True and len(meta["pairs"]) == 2
     assert [c["seed"] for c in calls] == [4 * 100_003, 4 * 100_003 + 1]
     assert all(e["synthetic"] for e in meta["pairs"])
-    for role in ("moving_images", "fixed_images", "moving_labels", "fixed_labels", "displacements"):
+    assert not (out / "displacements").exists()  # only on request
+    for role in ("moving_images", "fixed_images", "moving_labels", "fixed_labels"):
         assert sorted(p.name for p in (out / role).iterdir()) == [
             "case000000.nii.gz",
             "case000001.nii.gz",
