@@ -176,8 +176,8 @@ class GenerationResult:
 def study_worklists_generate(*, study: ReaderStudy, user: User) -> GenerationResult:
     """Fully crossed worklists: every reader reads every readable case in every arm.
 
-    Arm order is counterbalanced by rotating it reader by reader within each experience level, so
-    half of the juniors and half of the seniors start with each arm (of two). Positions within a
+    Arm order is counterbalanced by rotating it reader by reader, level by level, so half of the
+    juniors and half of the seniors start with each arm (of two). Positions within a
     reader's arm are a shuffle seeded by (study seed, reader pseudonym, arm kind): the same seed
     gives the same orders. Cases missing a series that any arm needs are left out of every arm,
     keeping the design fully crossed, and named in the notes.
@@ -218,8 +218,12 @@ def study_worklists_generate(*, study: ReaderStudy, user: User) -> GenerationRes
     by_level: dict[str, list[StudyReader]] = {}
     for reader in readers:
         by_level.setdefault(reader.user.reader_level, []).append(reader)
-    for level_readers in by_level.values():
-        for rank, reader in enumerate(level_readers):
+    # The rotation continues from one level to the next, so each level is balanced and, with odd
+    # numbers per level (one junior, one senior), the study as a whole is too.
+    rank = -1
+    for level in sorted(by_level):
+        for reader in by_level[level]:
+            rank += 1
             shift = rank % len(arms)
             order = arms[shift:] + arms[:shift]
             reader.arm_order = [arm.pk for arm in order]

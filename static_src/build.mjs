@@ -36,4 +36,24 @@ await build({
   loader: { ".wasm": "file" },
   define: { "process.env.NODE_ENV": '"production"' },
 });
-console.log("built static/vendor/cornerstone.js");
+// dicom-image-loader 5.x decodes in a module worker it starts with
+// `new URL("./decodeImageFrameWorker.js", import.meta.url)`; esbuild leaves that URL alone, so the
+// worker must exist next to the bundle's chunks as its own self-contained module.
+await build({
+  entryPoints: {
+    decodeImageFrameWorker: "node_modules/@cornerstonejs/dicom-image-loader/dist/esm/decodeImageFrameWorker.js",
+  },
+  bundle: true,
+  format: "esm",
+  splitting: false,
+  outdir: "static/vendor",
+  minify: true,
+  sourcemap: false,
+  target: ["es2022"],
+  logLevel: "warning",
+  plugins: [nodeBuiltinsEmpty],
+  platform: "browser",
+  loader: { ".wasm": "file" },
+  define: { "process.env.NODE_ENV": '"production"' },
+});
+console.log("built static/vendor/cornerstone.js and decodeImageFrameWorker.js");

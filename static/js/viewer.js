@@ -81,8 +81,10 @@ function showErrors(errors) {
     .join(" · ");
 }
 
+let submitted = false;
+
 async function saveDraft({ keepalive = false } = {}) {
-  if (config.readOnly) return;
+  if (config.readOnly || submitted) return;
   if (inFlight) await inFlight.catch(() => {});
   const seconds = takeActiveSeconds();
   const wasDirty = dirty;
@@ -124,6 +126,7 @@ async function submitRead() {
   try {
     const { ok, data } = await post(config.submitUrl, { ...formData(), active_seconds: seconds });
     if (ok) {
+      submitted = true;
       window.location.assign(data.next_url);
       return;
     }

@@ -23,7 +23,7 @@ from readerstudy.models import (
     ReaderStudy,
     Snapshot,
 )
-from tests.readerstudy.conftest import complete
+from tests.readerstudy.builders import complete
 
 pytestmark = pytest.mark.django_db
 
@@ -97,6 +97,14 @@ def test_counterbalanced_arm_order_within_each_level(cohort, three_cases, coordi
     assert {first_arm["r2"], first_arm["r3"]} == {"original", "registered"}
 
 
+def test_one_junior_one_senior_start_with_different_arms(open_study, junior, senior):
+    first = {
+        a.reader.user_id: a.arm.kind
+        for a in Assignment.objects.filter(study=open_study, session=1).select_related("arm")
+    }
+    assert first[junior.pk] != first[senior.pk]
+
+
 def _orders(study: ReaderStudy) -> dict[tuple[str, str], list[int]]:
     out: dict[tuple[str, str], list[int]] = {}
     for a in Assignment.objects.filter(study=study).order_by("position"):
@@ -105,7 +113,7 @@ def _orders(study: ReaderStudy) -> dict[tuple[str, str], list[int]]:
 
 
 def test_positions_reproducible_from_seed_and_codes_fresh(cohort, coordinator, junior, senior):
-    from tests.readerstudy.conftest import case_with_series
+    from tests.readerstudy.builders import case_with_series
 
     for n in range(6):
         case_with_series(cohort, f"SYN-{n}", registered=True, trus=False, seed=n)
