@@ -642,6 +642,18 @@ def cohort_import(
 
 def cohort_import_upload(*, uploaded: Any, cohort_name: str | None, user: Any) -> ImportRun:
     """Import an uploaded zip (web form or API): spooled under MEDIA_ROOT/tmp, removed afterwards."""
+    size = int(getattr(uploaded, "size", 0) or 0)
+    limit = int(settings.MRITRUS_IMPORT_MAX_BYTES)
+    if size > limit:
+        now = timezone.now()
+        return ImportRun.objects.create(
+            started_by=user if getattr(user, "is_authenticated", False) else None,
+            source_name=str(getattr(uploaded, "name", "upload.zip"))[:300],
+            status=ImportRun.Status.FAILED,
+            error=f"the upload is {size} bytes, more than the limit of {limit}",
+            report={"cases": [], "notes": []},
+            finished_at=now,
+        )
     with tmp_folder("upload") as tmp:
         target = tmp / "upload.zip"
         with target.open("wb") as out:

@@ -421,3 +421,22 @@ def test_dicom_only_without_t2(shared_data: Path, tmp_path: Path) -> None:
     assert run.rejected == 1 and "no T2 series found" in run.report["cases"][0]["reasons"][0]
     _assert_nothing_stored()
     shutil.rmtree(folder)
+
+
+def test_upload_larger_than_limit_refused_before_spooling(
+    settings, coordinator, client_for, tmp_path: Path
+) -> None:  # noqa: ANN001
+    from django.urls import reverse
+
+    settings.MRITRUS_IMPORT_MAX_BYTES = 100
+    archive = _zip_with(
+        tmp_path, [("manifest.csv", _manifest_bytes()), ("t2.nii.gz", os.urandom(500))]
+    )
+    with archive.open("rb") as fh:
+        response = client_for(coordinator).post(
+            reverse("registration:cohort-upload"), {"archive": fh}
+        )
+    run = ImportRun.objects.get()
+    assert response.status_code == 302 and run.status == "failed"
+    assert "more than the limit of 100" in run.error
+    _assert_nothing_stored()
