@@ -665,3 +665,45 @@ def cohort_import_upload(*, uploaded: Any, cohort_name: str | None, user: Any) -
             user=user,
             source_name=str(getattr(uploaded, "name", "upload.zip")),
         )
+
+
+def storage_orphans(*, tmp_older_than_s: float = 3600.0) -> list[Path]:
+    """Folders under MEDIA_ROOT that no row refers to.
+
+    They appear when a caller's outer transaction rolls back after `series_create_from_array`
+    moved a series folder in (Django has no rollback hook), or after a crash between the move and
+    the commit; and as stale ``tmp/`` folders of interrupted imports.
+    """
+    import time
+
+    media = _media()
+    known_series = set(ImageSeries.objects.values_list("series_instance_uid", flat=True))
+    known_cases = {(str(c), str(k)) for c, k in Case.objects.values_list("cohort_id", "pk")}
+    orphans: list[Path] = []
+    cohorts = media / "cohorts"
+    if cohorts.is_dir():
+        for cohort_dir in sorted(p for p in cohorts.iterdir() if p.is_dir()):
+            for case_dir in sorted(p for p in cohort_dir.iterdir() if p.is_dir()):
+                if (cohort_dir.name, case_dir.name) not in known_cases:
+                    orphans.append(case_dir)
+                    continue
+                orphans += [
+                    s
+                    for s in sorted(case_dir.iterdir())
+                    if s.is_dir() and s.name not in known_series
+                ]
+    tmp = media / "tmp"
+    if tmp.is_dir():
+        cutoff = time.time() - tmp_older_than_s
+        orphans += [p for p in sorted(tmp.iterdir()) if p.stat().st_mtime < cutoff]
+    return orphans
+
+
+def storage_orphans_remove(*, tmp_older_than_s: float = 3600.0) -> list[Path]:
+    removed = storage_orphans(tmp_older_than_s=tmp_older_than_s)
+    for path in removed:
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    return removed

@@ -202,3 +202,23 @@ def test_case_delete_removes_rows_and_files(django_capture_on_commit_callbacks) 
         case_delete(case=case)
     assert ImageSeries.objects.count() == 0 and DicomInstance.objects.count() == 0
     assert media_files(_media()) == []
+
+
+def test_outer_rollback_leaves_an_orphan_that_storage_cleanup_finds() -> None:
+    from django.core.management import call_command
+    from django.db import transaction
+
+    case = synthetic_case()
+    kept = synthetic_series(case)
+    with pytest.raises(RuntimeError), transaction.atomic():
+        inner = series_create_from_array(
+            case=case, modality="US", kind="original", array=np.ones((4, 4, 2)), affine=np.eye(4)
+        )
+        raise RuntimeError("caller fails after the series was written")
+    orphan = (_media() / inner.nifti_path).parent
+    assert orphan.is_dir() and not ImageSeries.objects.filter(pk=inner.pk).exists()
+    out = io.StringIO()
+    call_command("storage_cleanup", stdout=out)
+    assert str(orphan) in out.getvalue() and orphan.is_dir()
+    call_command("storage_cleanup", "--delete", stdout=io.StringIO())
+    assert not orphan.exists() and (_media() / kept.nifti_path).exists()
