@@ -110,9 +110,9 @@ def payload_validate(payload: Mapping[str, Any]) -> None:
     study = payload.get("study")
     if not isinstance(study, Mapping):
         raise ValueError("snapshot payload has no 'study' object")
-    for key in ("name", "reference_standard", "arms"):
-        if key not in study:
-            raise ValueError(f"snapshot payload's study lacks {key!r}")
+    for name in ("name", "reference_standard", "arms"):
+        if name not in study:
+            raise ValueError(f"snapshot payload's study lacks {name!r}")
     reference = study.get("reference_standard")
     if reference not in REFERENCE_STANDARDS:
         raise ValueError(

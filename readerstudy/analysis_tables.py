@@ -123,6 +123,21 @@ def table_mrmc(results: Mapping[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def table_side_agreement(results: Mapping[str, Any]) -> pd.DataFrame:
+    rows = [
+        {
+            "arm": s["arm"],
+            "agreement": s.get("value"),
+            "ci_low": _ci(s.get("ci"), 0),
+            "ci_high": _ci(s.get("ci"), 1),
+            "k": s.get("k"),
+            "n": s.get("n"),
+        }
+        for s in results["side_agreement"]
+    ]
+    return pd.DataFrame(rows, columns=["arm", "agreement", "ci_low", "ci_high", "k", "n"])
+
+
 def table_missing(results: Mapping[str, Any]) -> pd.DataFrame:
     return pd.DataFrame({"note": list(results["missing"])}, columns=["note"])
 
@@ -134,6 +149,7 @@ def analysis_tables(results: Mapping[str, Any]) -> list[tuple[str, pd.DataFrame]
         ("Tests", table_tests(results)),
         ("Kappa", table_kappa(results)),
         ("MRMC", table_mrmc(results)),
+        ("Lesion side", table_side_agreement(results)),
         ("Missing data", table_missing(results)),
     ]
 
@@ -293,5 +309,11 @@ def display_tables(results: Mapping[str, Any]) -> list[DisplayTable]:
             ["Analysis", "Covariance", "AUC", "Difference [95% CI]", "Statistic", "p", "Method"],
             mrmc,
             "mrmc",
+        ),
+        DisplayTable(
+            "Lesion side agreement with the biopsy side (reads pooled over readers)",
+            ["Arm", "Agreement [95% CI] (k/n)"],
+            [[sd["arm"], fmt_pct_ci(sd)] for sd in results["side_agreement"]],
+            "side",
         ),
     ]

@@ -9,10 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils.safestring import mark_safe
 from django.utils.text import slugify
 from django.views import View
 from drf_spectacular.types import OpenApiTypes
@@ -75,12 +75,23 @@ def _download(
     return response
 
 
+def _figure_bytes(*, snapshot: Snapshot, key: str, fmt: str) -> bytes:
+    """Rendered once per snapshot, figure and format: a figure is a pure function of the results."""
+    results = analysis_run(snapshot=snapshot)
+    cache_key = f"readerstudy:figure:{results['format']}:{snapshot.sha256}:{results['synthetic']}:{key}:{fmt}"
+    content = cache.get(cache_key)
+    if content is None:
+        content = figure_render(key, results, fmt=fmt)
+        cache.set(cache_key, content, timeout=3600)
+    return bytes(content)
+
+
 def figure_response(
     *, study: ReaderStudy, snapshot: Snapshot, key: str, fmt: str, inline: bool = False
 ) -> HttpResponse:
     if key not in FIGURES or fmt not in FIGURE_CONTENT_TYPES:
         raise Http404("unknown figure or format")
-    content = figure_render(key, analysis_run(snapshot=snapshot), fmt=fmt)
+    content = _figure_bytes(snapshot=snapshot, key=key, fmt=fmt)
     filename = f"{_study_slug(study)}-{key}-{snapshot.sha256[:12]}.{fmt}"
     return _download(
         content,
@@ -122,17 +133,9 @@ class AnalysisPageView(CoordinatorRequiredMixin, View):
             return render(request, "readerstudy/analysis_unavailable.html", context, status=409)
         snapshot = analysis_snapshot_get(study=study, snapshot_pk=_snapshot_pk(request))
         results = analysis_run(snapshot=snapshot)
-        figures = [
-            {
-                "key": spec.key,
-                "title": spec.title,
-                # Our own matplotlib output: text is XML-escaped by the SVG backend.
-                "svg": mark_safe(  # noqa: S308
-                    _strip_xml_prolog(figure_render(spec.key, results, fmt="svg").decode())
-                ),
-            }
-            for spec in FIGURES.values()
-        ]
+        # The SVGs are fetched by static/js/analysis.js and inlined, so the page itself answers at
+        # once and the four charts are drawn in parallel requests (each cached per snapshot).
+        figures = [{"key": spec.key, "title": spec.title} for spec in FIGURES.values()]
         context.update(
             {
                 "snapshot": snapshot,
@@ -144,11 +147,6 @@ class AnalysisPageView(CoordinatorRequiredMixin, View):
             }
         )
         return render(request, "readerstudy/analysis.html", context)
-
-
-def _strip_xml_prolog(svg: str) -> str:
-    start = svg.find("<svg")
-    return svg[start:] if start >= 0 else svg
 
 
 class AnalysisSnapshotCreateView(CoordinatorRequiredMixin, View):

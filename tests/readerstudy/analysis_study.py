@@ -29,14 +29,11 @@ def analysis_study_build(
     synthetic: bool = True,
     seed: int = 7,
     skip: set[tuple[int, str, int]] | None = None,
-    likert_max: int = 5,
+    likert_max: int = 7,
 ) -> ReaderStudy:
     """Study with every reader × arm × case read and submitted, except ``skip`` (reader index,
     arm, case index) which stay as drafts (missing data).
-
-    ``likert_max`` defaults to 5 because ``readerstudy.stats.study_analyse`` refuses Likert 6-7 so
-    far, although reads are on the 7-point scale (reported; see test_analysis_likert_seven_point).
-    """
+    Likert scores are on the reading form's 7-point scale (``likert_max`` narrows it)."""
     rng = np.random.default_rng(seed)
     if coordinator is None:
         coordinator = UserFactory(

@@ -122,7 +122,13 @@ def test_page_shows_hash_reference_tables_and_inline_figures(
         "Missing data",
     ):
         assert needle in html, needle
-    assert html.count("<svg") >= 4
+    # Figures are inlined by static/js/analysis.js from the SVG endpoint.
+    assert html.count("data-svg-src=") == 4
+    assert "js/analysis.js" in html
+    src = html.split('data-svg-src="', 1)[1].split('"', 1)[0].replace("&amp;", "&")
+    figure = client.get(src)
+    assert figure.status_code == 200 and figure["Content-Type"] == "image/svg+xml"
+    assert "SYNTHETIC" in figure.content.decode()
     for key in EXPORT_FORMATS:
         assert reverse("readerstudy:analysis-export", args=[frozen_study.pk, key]) in html
 
