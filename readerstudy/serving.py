@@ -68,7 +68,7 @@ def _window_presets(view: AssignmentSeries) -> list[dict[str, Any]]:
     import nibabel as nib
 
     path = Path(settings.MEDIA_ROOT) / view.series.nifti_path
-    data = np.asarray(nib.load(str(path)).dataobj, dtype=np.float32)
+    data = np.asarray(nib.load(str(path)).dataobj, dtype=np.float32)  # type: ignore[attr-defined]
     # Background air dominates MR volumes; percentiles over the non-zero voxels track the anatomy.
     values = data[np.isfinite(data)]
     foreground = values[values > values.min()] if values.size else values

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from functools import wraps
-from typing import Any
+from typing import Any, cast
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -27,6 +27,7 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts.models import User
 from accounts.permissions import user_is_coordinator, user_is_reader
 from readerstudy import selectors, services
 from readerstudy.forms import ReopenForm, StudyCreateForm
@@ -60,6 +61,11 @@ def reader_required(view: View) -> View:
     return wrapped
 
 
+def _me(request: HttpRequest) -> User:
+    """The logged-in user (every view here is behind login_required)."""
+    return cast(User, request.user)
+
+
 def _errors(exc: ValidationError) -> dict[str, list[str]]:
     if hasattr(exc, "error_dict"):
         return {k: [str(m) for e in v for m in e.messages] for k, v in exc.error_dict.items()}
@@ -71,7 +77,7 @@ def _errors(exc: ValidationError) -> dict[str, list[str]]:
 
 @coordinator_required
 def study_list_view(request: HttpRequest) -> HttpResponse:
-    studies = selectors.study_list(user=request.user)
+    studies = selectors.study_list(user=_me(request))
     return render(request, "readerstudy/study_list.html", {"studies": studies})
 
 
@@ -84,7 +90,7 @@ def study_create_view(request: HttpRequest) -> HttpResponse:
             study = services.study_create(
                 name=data["name"],
                 cohort=data["cohort"],
-                created_by=request.user,
+                created_by=_me(request),
                 arm_kinds=data["arm_kinds"],
                 readers=list(data["readers"]),
                 washout_days=data["washout_days"],
@@ -153,7 +159,7 @@ def _study_action(
 @coordinator_required
 def study_generate_view(request: HttpRequest, pk: int) -> HttpResponse:
     def act(study: ReaderStudy) -> str:
-        result = services.study_worklists_generate(study=study, user=request.user)
+        result = services.study_worklists_generate(study=study, user=_me(request))
         left = f"; {len(result.notes)} case(s) left out (see notes)" if result.notes else ""
         return f"{result.assignments} assignments over {result.cases} cases{left}."
 
@@ -164,7 +170,7 @@ def study_generate_view(request: HttpRequest, pk: int) -> HttpResponse:
 @coordinator_required
 def study_open_view(request: HttpRequest, pk: int) -> HttpResponse:
     def act(study: ReaderStudy) -> str:
-        services.study_open(study=study, user=request.user)
+        services.study_open(study=study, user=_me(request))
         return "The study is open: readers see their worklists."
 
     return _study_action(request, pk, act)
@@ -174,7 +180,7 @@ def study_open_view(request: HttpRequest, pk: int) -> HttpResponse:
 @coordinator_required
 def study_lock_view(request: HttpRequest, pk: int) -> HttpResponse:
     def act(study: ReaderStudy) -> str:
-        snapshot = services.study_lock(study=study, user=request.user)
+        snapshot = services.study_lock(study=study, user=_me(request))
         return f"Locked. Snapshot {snapshot.sha256[:12]}… holds {len(snapshot.payload['reads'])} reads."
 
     return _study_action(request, pk, act)
@@ -184,7 +190,7 @@ def study_lock_view(request: HttpRequest, pk: int) -> HttpResponse:
 @coordinator_required
 def study_snapshot_view(request: HttpRequest, pk: int) -> HttpResponse:
     def act(study: ReaderStudy) -> str:
-        snapshot = services.snapshot_create(study=study, user=request.user)
+        snapshot = services.snapshot_create(study=study, user=_me(request))
         return f"Snapshot {snapshot.sha256[:12]}… of {len(snapshot.payload['reads'])} reads."
 
     return _study_action(request, pk, act)
@@ -200,7 +206,7 @@ def read_reopen_view(request: HttpRequest, pk: int, read_pk: int) -> HttpRespons
         return redirect("readerstudy:study-detail", pk=pk)
 
     def act(study: ReaderStudy) -> str:
-        services.read_reopen(read=read, user=request.user, reason=form.cleaned_data["reason"])
+        services.read_reopen(read=read, user=_me(request), reason=form.cleaned_data["reason"])
         return f"Read {read.assignment.reading_code} reopened."
 
     return _study_action(request, pk, act)
@@ -212,13 +218,13 @@ def read_reopen_view(request: HttpRequest, pk: int, read_pk: int) -> HttpRespons
 @reader_required
 @never_cache
 def worklist_home_view(request: HttpRequest) -> HttpResponse:
-    worklists = selectors.reader_worklists(user=request.user)
+    worklists = selectors.reader_worklists(user=_me(request))
     return render(request, "readerstudy/worklist.html", {"worklists": worklists})
 
 
 def _assignment_or_404(request: HttpRequest, token: str) -> Assignment:
     try:
-        return selectors.reader_assignment_get(user=request.user, token=token)
+        return selectors.reader_assignment_get(user=_me(request), token=token)
     except Assignment.DoesNotExist:
         raise Http404("not found") from None
 
@@ -227,7 +233,7 @@ def _assignment_or_404(request: HttpRequest, token: str) -> Assignment:
 @never_cache
 def viewer_view(request: HttpRequest, token: str) -> HttpResponse:
     assignment = _assignment_or_404(request, token)
-    services.assignment_view_record(assignment=assignment, user=request.user)
+    services.assignment_view_record(assignment=assignment, user=_me(request))
     read = Read.objects.filter(assignment=assignment).first()
     total = Assignment.objects.filter(reader=assignment.reader, session=assignment.session).count()
     done = (
@@ -283,7 +289,7 @@ def _read_write(request: HttpRequest, token: str, *, submit: bool) -> HttpRespon
         data = _json_body(request)
         seconds = data.pop("active_seconds", 0)
         service = services.read_submit if submit else services.read_draft_save
-        read = service(assignment=assignment, user=request.user, data=data, active_seconds=seconds)
+        read = service(assignment=assignment, user=_me(request), data=data, active_seconds=seconds)
     except ValidationError as exc:
         return JsonResponse({"errors": _errors(exc)}, status=400)
     except IntegrityError:
@@ -319,7 +325,7 @@ def read_submit_view(request: HttpRequest, token: str) -> HttpResponse:
 @reader_required
 def series_manifest_view(request: HttpRequest, token: str) -> HttpResponse:
     try:
-        view = selectors.reader_view_get(user=request.user, token=token)
+        view = selectors.reader_view_get(user=_me(request), token=token)
     except AssignmentSeries.DoesNotExist:
         raise Http404("not found") from None
     response = JsonResponse(view_manifest(view=view))
@@ -339,7 +345,7 @@ def wado_view(request: HttpRequest) -> HttpResponse:
         return HttpResponseBadRequest("only contentType=application/dicom is served")
     try:
         view = selectors.reader_view_by_series_uid(
-            user=request.user, series_uid=params.get("seriesUID", "")
+            user=_me(request), series_uid=params.get("seriesUID", "")
         )
         if params.get("studyUID") != view.study_uid:
             raise Http404("not found")
