@@ -72,6 +72,7 @@ def analysis_study_build(
         status=status,
         reference_standard=reference_standard,
         created_by=coordinator,
+        opened_at=None if status == "draft" else timezone.now(),
     )
     arm_rows = [Arm.objects.create(study=study, kind=k, index=i) for i, k in enumerate(arms)]
     skip = skip or set()
