@@ -10,6 +10,8 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import ndimage
 
 from inference import io as sio
@@ -129,6 +131,39 @@ def test_ground_truth_field_follows_the_displacement_convention(pair: SimulatedP
     dsc_after = metrics.dice(warped > 0.5, pair.us_label)
     assert dsc_after > 0.95 > dsc_before + 0.1
     assert metrics.folding_fraction(pair.displacement) == 0.0
+
+
+def test_zero_deformation_gives_zero_field_and_matching_anatomy() -> None:
+    """With every amplitude at 0 the two grids see the same world: an independent check of T."""
+    p = simulate_pair(seed=5, lesions=[], deformation_scale=0.0)
+    assert np.abs(p.displacement).max() < 1e-3
+    on_us = sim.mr_resample_to_us(p, p.mr_label, order=0)
+    assert metrics.dice(on_us, p.us_label) > 0.93
+    mr = _centroids_world(p.mr_landmarks, p.mr_affine)
+    us = _centroids_world(p.us_landmarks, p.us_affine)
+    assert max(np.linalg.norm(mr[k] - us[k]) for k in mr) < 0.7
+    assert p.lesion_side == "none" and p.lesions == ()
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    shape=st.tuples(*[st.integers(2, 9)] * 3),
+    angles=st.tuples(*[st.floats(-3.2, 3.2)] * 3),
+    spacing=st.tuples(*[st.floats(0.3, 4.0)] * 3),
+    seed=st.integers(0, 2**16),
+)
+def test_volume_to_grid_onto_its_own_grid_is_identity(
+    shape: tuple[int, int, int],
+    angles: tuple[float, float, float],
+    spacing: tuple[float, float, float],
+    seed: int,
+) -> None:
+    affine = np.eye(4)
+    affine[:3, :3] = sim._rotation(np.asarray(angles)) @ np.diag(spacing)
+    affine[:3, 3] = np.random.default_rng(seed).uniform(-50, 50, 3)
+    labels = np.random.default_rng(seed).integers(0, 7, shape).astype(np.uint8)
+    out = sim.volume_to_grid(labels, affine, shape=shape, target_affine=affine, order=0)
+    assert out.dtype == np.uint8 and np.array_equal(out, labels)
 
 
 def test_lesion_on_the_requested_side_and_dark_on_t2(pair: SimulatedPair) -> None:
