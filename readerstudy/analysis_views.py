@@ -33,7 +33,11 @@ from readerstudy.analysis_selectors import (
     analysis_snapshots,
     analysis_study_get,
 )
-from readerstudy.analysis_services import analysis_run, analysis_snapshot_build
+from readerstudy.analysis_services import (
+    SnapshotIntegrityError,
+    analysis_run,
+    analysis_snapshot_build,
+)
 from readerstudy.analysis_tables import display_tables
 from readerstudy.exports import EXPORT_BUILDERS, EXPORT_FORMATS, export_filename
 from readerstudy.figures import FIGURE_CONTENT_TYPES, FIGURES, figure_render
@@ -60,6 +64,23 @@ def _frozen_snapshot(request: HttpRequest, study: ReaderStudy) -> Snapshot:
     return analysis_snapshot_get(study=study, snapshot_pk=_snapshot_pk(request))
 
 
+class AnalysisNotPossible(Exception):
+    """The snapshot exists but cannot be analysed (no reads, tampered payload, malformed data)."""
+
+
+def _results(snapshot: Snapshot) -> dict[str, Any]:
+    try:
+        return analysis_run(snapshot=snapshot)
+    except (ValueError, SnapshotIntegrityError) as exc:
+        raise AnalysisNotPossible(
+            f"Snapshot {snapshot.sha256[:12]} cannot be analysed: {exc}"
+        ) from exc
+
+
+def _conflict(message: str) -> HttpResponse:
+    return HttpResponse(message, status=409, content_type="text/plain; charset=utf-8")
+
+
 def _study_slug(study: ReaderStudy) -> str:
     return slugify(study.name) or f"study-{study.pk}"
 
@@ -77,7 +98,7 @@ def _download(
 
 def _figure_bytes(*, snapshot: Snapshot, key: str, fmt: str) -> bytes:
     """Rendered once per snapshot, figure and format: a figure is a pure function of the results."""
-    results = analysis_run(snapshot=snapshot)
+    results = _results(snapshot)
     cache_key = f"readerstudy:figure:{results['format']}:{snapshot.sha256}:{results['synthetic']}:{key}:{fmt}"
     content = cache.get(cache_key)
     if content is None:
@@ -91,7 +112,10 @@ def figure_response(
 ) -> HttpResponse:
     if key not in FIGURES or fmt not in FIGURE_CONTENT_TYPES:
         raise Http404("unknown figure or format")
-    content = _figure_bytes(snapshot=snapshot, key=key, fmt=fmt)
+    try:
+        content = _figure_bytes(snapshot=snapshot, key=key, fmt=fmt)
+    except AnalysisNotPossible as exc:
+        return _conflict(str(exc))
     filename = f"{_study_slug(study)}-{key}-{snapshot.sha256[:12]}.{fmt}"
     return _download(
         content,
@@ -106,9 +130,11 @@ def export_response(*, study: ReaderStudy, snapshot: Snapshot, key: str) -> Http
     if key not in EXPORT_FORMATS:
         raise Http404("unknown export")
     fmt = EXPORT_FORMATS[key]
-    content = EXPORT_BUILDERS[key](
-        analysis_run(snapshot=snapshot), analysis_reads(snapshot=snapshot)
-    )
+    try:
+        results = _results(snapshot)
+    except AnalysisNotPossible as exc:
+        return _conflict(str(exc))
+    content = EXPORT_BUILDERS[key](results, analysis_reads(snapshot=snapshot))
     content_type = fmt.content_type + (
         "; charset=utf-8" if fmt.content_type.startswith("text/") else ""
     )
@@ -132,7 +158,11 @@ class AnalysisPageView(CoordinatorRequiredMixin, View):
             context["not_frozen"] = NOT_FROZEN
             return render(request, "readerstudy/analysis_unavailable.html", context, status=409)
         snapshot = analysis_snapshot_get(study=study, snapshot_pk=_snapshot_pk(request))
-        results = analysis_run(snapshot=snapshot)
+        try:
+            results = _results(snapshot)
+        except AnalysisNotPossible as exc:
+            context["not_frozen"] = str(exc)
+            return render(request, "readerstudy/analysis_unavailable.html", context, status=409)
         # The SVGs are fetched by static/js/analysis.js and inlined, so the page itself answers at
         # once and the four charts are drawn in parallel requests (each cached per snapshot).
         figures = [{"key": spec.key, "title": spec.title} for spec in FIGURES.values()]
@@ -219,7 +249,11 @@ class AnalysisResultsAPIView(_CoordinatorAPIView):
     def get(self, request: Request, pk: int) -> Response:
         study = analysis_study_get(pk=pk)
         snapshot = _frozen_snapshot(request, study)  # type: ignore[arg-type]
-        response = Response(analysis_run(snapshot=snapshot))
+        try:
+            results = _results(snapshot)
+        except AnalysisNotPossible as exc:
+            return Response({"detail": str(exc)}, status=409)
+        response = Response(results)
         response["X-Snapshot-SHA256"] = snapshot.sha256
         return response
 

@@ -203,3 +203,25 @@ def test_schema_documents_the_analysis_api(db, coordinator, client_for) -> None:
     text = response.content.decode()
     assert "/api/readerstudy/studies/{id}/analysis/" in text
     assert "/api/readerstudy/studies/{id}/analysis/exports/{key}/" in text
+
+
+def test_locked_study_without_reads_says_why_instead_of_crashing(
+    db, coordinator, client_for
+) -> None:  # noqa: ANN001
+    from readerstudy import services
+
+    empty = analysis_study_build(
+        name="Nothing read",
+        coordinator=coordinator,
+        n_cases=4,
+        skip={(r, a, c) for r in range(2) for a in ("original", "registered") for c in range(4)},
+    )
+    services.study_lock(study=empty, user=coordinator)
+    client = client_for(coordinator)
+    page = client.get(reverse("readerstudy:analysis", args=[empty.pk]))
+    assert page.status_code == 409
+    assert "nothing to analyse" in page.content.decode()
+    for url in _urls(empty.pk)[1:]:
+        response = client.get(url)
+        assert response.status_code == 409, url
+        assert b"nothing to analyse" in response.content
