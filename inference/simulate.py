@@ -40,11 +40,16 @@ What is simulated, and how
   resampled onto the TRUS grid through the two affines. ``u(p) = A⁻¹(T(A p) − A p)`` (linear part of
   the TRUS affine ``A``), evaluated in closed form.
 
+Limits: the ultrasound look is a plausible texture model, not an acoustic simulation (no beam
+geometry, reverberation or refraction); the T2 → echogenicity map of a real source is crude; the
+shared data has one real subject, so every real-anatomy pair shares that anatomy.
+
 Public API (kept stable; other modules import it)
 -------------------------------------------------
 ``simulate_pair(*, seed, source=None, lesions=None, n_landmarks=None, us_shape=US_SHAPE,
 us_spacing=US_SPACING, deformation_scale=1.0) -> SimulatedPair``
-    One pair. Deterministic per ``seed`` (and source/arguments). Well under 2 s on one core.
+    One pair. Deterministic per ``seed`` (and source/arguments). About 1 s of CPU on one core
+    (phantom; ~0.6 s on a real source): ``python bench/simulate_bench.py``.
 ``SimSource.from_files(t2_path, mask_path)``, ``sim_sources_load(directory)``
     Real T2 + gland-mask sources (Yale layout ``prostate_T2_<n>.nii.gz`` / ``prostate_segm_<n>.nii.gz``).
 ``LesionSpec(side, zone="pz", radius_mm=5.0, conspicuity=0.8)``
@@ -56,8 +61,9 @@ with_displacement=False, progress=None)``
     DeepReg / µ-RegPro paired layout: ``moving_images/ fixed_images/ moving_labels/ fixed_labels/``
     (4-D labels, channel 0 gland, channel k landmark k) and ``dataset.json`` (per-pair seed, source,
     landmark names, lesions, deformation parameters); optionally ``displacements/`` (X, Y, Z, 3)
-    ground truth (~9 MB a pair; ``simulate_pair(seed=...)`` regenerates it exactly anyway). ``moving_grid="fixed"`` stores the MR resampled onto the TRUS grid
-    (affine only, µ-RegPro style); ``"own"`` keeps the MR grid.
+    ground truth (~9 MB a pair; ``simulate_pair(seed=...)`` regenerates it exactly anyway).
+    ``moving_grid="fixed"`` stores the MR resampled onto the TRUS grid (affine only, µ-RegPro
+    style); ``"own"`` keeps the MR grid.
 ``write_demo_cohort(out_dir, *, n_cases, seed, yale_dir=None) -> Path``
     A cohort folder in the manifest format of docs/architecture.md, with plausible reference PI-RADS
     and biopsy fields consistent with the simulated lesions.
