@@ -624,6 +624,7 @@ def _outputs_commit(
         .exclude(output_dir="")
         .values_list("pk", "output_dir")
     )
+    t0 = time.monotonic()
     os_replace(tmp, final)
     created: list[ImageSeries] = []
     try:
@@ -657,6 +658,8 @@ def _outputs_commit(
                 )
                 created.append(label)
             model = written["model"]
+            # DICOM + rows of the registered series: the rest of "finish -> visible".
+            stage_seconds["storing"] = round(time.monotonic() - t0, 3)
             ok = job_transition(
                 job=job,
                 to=Status.SUCCEEDED,

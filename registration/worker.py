@@ -80,6 +80,10 @@ def registration_config(method: str, device: str) -> Any:
     if "device" in names:
         # Inside the process CUDA_VISIBLE_DEVICES renumbers the chosen GPU as cuda:0.
         kwargs["device"] = "cuda" if device.startswith("cuda") else "cpu"
+    threads = os.environ.get("MRITRUS_TORCH_THREADS", "").strip()
+    if threads and "num_threads" in names:
+        # Several CPU workers on one node: give each its share of the cores.
+        kwargs["num_threads"] = int(threads)
     config = RegistrationConfig(**kwargs)
     if method != "initial":
         checkpoint_cache_install()

@@ -6,7 +6,8 @@ All cases it makes are SYNTHETIC.
 
     migrate                migrate only (to make a database template)
     init N [--labels]      a cohort of N synthetic cases (on a migrated database)
-    queue [--dup K]        queue one `initial` job per case (commit -> enqueue); K of them twice
+    demo N                 import a simulated demo cohort of N cases (inference.simulate)
+    queue [--dup K] [--method M]  queue one job per case (commit -> enqueue); K of them twice
     status                 jobs, registered series per case, leftover temp/output folders
     wait-finished T        poll (in this process) until every job is finished, at most T s
     wait-stage STAGE T     poll until the first job runs STAGE with a temp folder, at most T s
@@ -33,6 +34,20 @@ def init(n: int, labels: bool) -> dict[str, Any]:
 
     cohort = cohort_with_cases(n, labels=labels)
     return {"cohort": cohort.pk, "cases": cohort.cases.count()}
+
+
+def demo(n: int) -> dict[str, Any]:
+    import tempfile
+
+    from django.conf import settings
+
+    from inference.simulate import write_demo_cohort
+    from registration.services import cohort_import
+
+    src = Path(tempfile.mkdtemp(dir=Path(settings.MEDIA_ROOT).parent))
+    manifest = write_demo_cohort(src / "demo", n_cases=n, seed=0)
+    run = cohort_import(path=manifest.parent, cohort_name="Demo cohort (SYNTHETIC)")
+    return {"accepted": run.accepted, "rejected": run.rejected, "error": run.error}
 
 
 def queue(dup: int, method: str) -> dict[str, Any]:
@@ -136,6 +151,8 @@ def main(argv: list[str]) -> None:
         result = {"migrated": True}
     elif cmd == "init":
         result = init(int(argv[1]), "--labels" in argv)
+    elif cmd == "demo":
+        result = demo(int(argv[1]))
     elif cmd == "queue":
         dup = int(argv[argv.index("--dup") + 1]) if "--dup" in argv else 0
         method = argv[argv.index("--method") + 1] if "--method" in argv else "initial"
