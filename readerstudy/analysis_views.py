@@ -134,7 +134,15 @@ def export_response(*, study: ReaderStudy, snapshot: Snapshot, key: str) -> Http
         results = _results(snapshot)
     except AnalysisNotPossible as exc:
         return _conflict(str(exc))
-    content = EXPORT_BUILDERS[key](results, analysis_reads(snapshot=snapshot))
+    # Like figures, an export is a pure function of the snapshot: built once (a 20,000-read
+    # workbook takes seconds), then served from the cache.
+    cache_key = (
+        f"readerstudy:export:{results['format']}:{snapshot.sha256}:{results['synthetic']}:{key}"
+    )
+    content = cache.get(cache_key)
+    if content is None:
+        content = EXPORT_BUILDERS[key](results, analysis_reads(snapshot=snapshot))
+        cache.set(cache_key, content, timeout=3600)
     content_type = fmt.content_type + (
         "; charset=utf-8" if fmt.content_type.startswith("text/") else ""
     )

@@ -113,6 +113,12 @@ def figure_kappa(results: Mapping[str, Any]) -> Figure:
     """Kappa with 95% CI as horizontal bars, one panel per scale (dichotomised, linear, quadratic,
     Fleiss categorical), bars coloured by arm; undefined kappas are labelled so, never drawn as 0."""
     entries = list(results["kappa"])
+    n_readers = len(results["readers"])
+    many = n_readers > 4
+    if many:
+        # 10 readers make 45 pairs per arm: the figure keeps reader-vs-reference, within-reader
+        # and Fleiss' kappa; every pairwise kappa stays in the table and the exports.
+        entries = [k for k in entries if k["kind"] != "between readers"]
     scales = list(dict.fromkeys(k["weighting"] for k in entries)) or ["—"]
     per_panel = max((sum(1 for k in entries if k["weighting"] == s) for s in scales), default=1)
     fig = Figure(
@@ -153,7 +159,13 @@ def figure_kappa(results: Mapping[str, Any]) -> Figure:
         ax.set_title(scale, fontsize=9)
     if not entries:
         axes[0].text(0.5, 0.5, "no kappa computed", transform=axes[0].transAxes, ha="center")
-    _finish(fig, results, "Agreement (kappa): reader vs reference, between readers, within reader")
+    title = "Agreement (kappa): reader vs reference, between readers, within reader"
+    if many:
+        title = (
+            f"Agreement (kappa): reader vs reference, within reader, Fleiss ({n_readers} readers;"
+            " pairwise kappas in the table)"
+        )
+    _finish(fig, results, title)
     return fig
 
 
@@ -175,15 +187,18 @@ def figure_likert(results: Mapping[str, Any]) -> Figure:
         ax = axes[i // cols][i % cols]
         mine = [p for p in pairs["rows"] if p["reader"] == reader]
         if len(arms) == 2:
-            for j, p in enumerate(mine):
+            # One line per distinct (before, after) pair, its width growing with the number of
+            # cases: readable with 20 cases and with 1,000, and cheap to draw either way.
+            counts: dict[tuple[int, int], int] = {}
+            for p in mine:
                 a, b = p.get(arms[0]), p.get(arms[1])
-                if a is None or b is None:
-                    continue
-                # A deterministic small horizontal offset so identical pairs stay visible.
-                off = ((j * 37) % 11 - 5) * 0.012
+                if a is not None and b is not None:
+                    counts[(a, b)] = counts.get((a, b), 0) + 1
+            n_pairs = sum(counts.values()) or 1
+            for (a, b), n in sorted(counts.items()):
                 colour = "#2e7d32" if b > a else ("#c62828" if b < a else "#888")
-                ax.plot([0 + off, 1 + off], [a, b], color=colour, alpha=0.45, lw=1)
-                ax.plot([0 + off, 1 + off], [a, b], "o", color=colour, ms=3, alpha=0.7)
+                width = 0.6 + 9.0 * n / n_pairs
+                ax.plot([0, 1], [a, b], color=colour, alpha=0.55, lw=width, solid_capstyle="round")
             for x, arm in enumerate(arms):
                 values = [p[arm] for p in mine if p.get(arm) is not None]
                 if values:
@@ -193,6 +208,15 @@ def figure_likert(results: Mapping[str, Any]) -> Figure:
                     for patch in box["boxes"]:
                         patch.set_facecolor(arm_colour(arm, arms))
                         patch.set_alpha(0.25)
+            ax.text(
+                0.5,
+                0.02,
+                f"{sum(counts.values())} pairs · green up, red down",
+                transform=ax.transAxes,
+                ha="center",
+                fontsize=7,
+                color="#555",
+            )
         ax.set_xticks(range(len(arms)), arms)
         ax.set_xlim(-0.5, len(arms) - 0.5)
         ax.set_ylim(0.5, 7.5)
