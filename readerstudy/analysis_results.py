@@ -24,6 +24,7 @@ Results (format ``mritrus.analysis/1``), all strict JSON (NaN → null)::
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -35,6 +36,11 @@ from readerstudy.stats import study_analyse
 from readerstudy.stats._base import jsonable
 
 RESULTS_FORMAT = "mritrus.analysis/1"
+
+
+def _natural(text: str) -> list[Any]:
+    """Sort key that puts R2 before R10."""
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", text)]
 
 
 def _finite(value: Any) -> float | None:
@@ -376,9 +382,13 @@ def analysis_results_build(
         "arms": list(stats["arms"]),
         "baseline_arm": stats["baseline_arm"],
         "readers": [
-            {"reader": r, "level": stats["reader_levels"].get(r, "")} for r in stats["readers"]
+            {"reader": r, "level": stats["reader_levels"].get(r, "")}
+            for r in sorted(stats["readers"], key=_natural)
         ],
-        "per_reader_arm": _per_reader_arm(stats),
+        "per_reader_arm": sorted(
+            _per_reader_arm(stats),
+            key=lambda row: (list(stats["arms"]).index(row["arm"]), _natural(row["reader"])),
+        ),
         "tests": _tests(stats),
         "kappa": _kappa(stats),
         "mrmc": _mrmc(stats),
