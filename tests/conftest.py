@@ -57,7 +57,9 @@ def coordinator(db):  # noqa: ANN001, ANN201
 def junior(db):  # noqa: ANN001, ANN201
     from accounts.factories import UserFactory
 
-    return UserFactory(username="t_junior", role="reader", reader_level="junior", years_experience=3)
+    return UserFactory(
+        username="t_junior", role="reader", reader_level="junior", years_experience=3
+    )
 
 
 @pytest.fixture
