@@ -122,9 +122,8 @@ def demo_setup(
     *, echo: Any = print, n_study_cases: int = 8, n_register_cases: int = 4
 ) -> list[DemoLogin]:
     """Load the whole demo; returns the logins (also written to ``var/demo_logins.txt``)."""
-    from readerstudy.demo import demo_study_create
-
     from accounts.models import User
+    from readerstudy.demo import demo_study_create
 
     logins = demo_users_ensure(logins_file=Path(settings.VAR_DIR) / "demo_logins.txt")
     coordinator = User.objects.get(username="coordinator")
