@@ -529,6 +529,12 @@ def _image_load(
                 f"'{name}' has DICOM modality '{series.modality}', expected {dicom_modality}"
             )
         array: NDArray[Any] = series.volume
+        if kind == "label":
+            array = (array > 0.5).astype(np.uint8)  # as for NIfTI: any zone is gland
+        elif kind == "landmarks":
+            if not series.integer_valued or array.min() < 0 or array.max() > 255:
+                raise _ImageError(f"'{name}' landmark values must be integers 0–255")
+            array = array.astype(np.uint8)
         affine = series.affine
         image = CaseImage(
             column=column,

@@ -576,6 +576,7 @@ def cohort_import(
     )
     report: dict[str, Any] = {"cohort": name, "cases": [], "notes": []}
     cohort = Cohort.objects.filter(name=name).first()
+    cohort_created = False
     try:
         with importers.input_open(path) as root:
             for item in importers.cases_iterate(root=root, salt=_salt(), notes=report["notes"]):
@@ -614,7 +615,7 @@ def cohort_import(
                     n for im in case_input.images for n in im.notes
                 ]
                 if cohort is None:
-                    cohort, _ = Cohort.objects.get_or_create(
+                    cohort, cohort_created = Cohort.objects.get_or_create(
                         name=name,
                         defaults={
                             "created_by": run.started_by,
@@ -639,6 +640,10 @@ def cohort_import(
     except importers.ImportInputError as exc:
         run.status = ImportRun.Status.FAILED
         run.error = str(exc)
+    if cohort_created and cohort is not None and not cohort.cases.exists():
+        # Created for this import, but every case failed while being written: leave no trace.
+        cohort.delete()
+        run.cohort = None
     statuses = [c["status"] for c in report["cases"]]
     run.accepted = statuses.count("accepted")
     run.rejected = statuses.count("rejected")

@@ -102,3 +102,38 @@ def test_dicom_only_groups_t2_and_us_of_one_patient(
 
     call_command("cohort_import", str(folder), "--cohort", "dicomonly", stdout=out)
     assert "1 skipped" in out.getvalue() and Case.objects.count() == 1
+
+
+def test_label_as_dicom_series_folder_on_the_t2_grid(shared_data: Path, tmp_path: Path) -> None:
+    from registration.dicom_io import series_load
+
+    folder = tmp_path / "in"
+    copy_in(shared_data, PROSTATEX_T2, folder, "t2")
+    t2 = series_load(sorted((folder / "t2").glob("*.dcm")))
+    zones = np.zeros(t2.volume.shape, dtype=np.float32)
+    zones[150:230, 150:230, 6:12] = 1  # synthetic "peripheral zone"
+    zones[170:210, 170:210, 7:11] = 2  # synthetic "transition zone"
+    series_write(
+        folder / "zones",
+        volume=zones,
+        affine=t2.affine,
+        modality="MR",
+        study_uid=generate_uid(),
+        series_uid=generate_uid(),
+        frame_of_reference_uid=generate_uid(),
+        sop_uids=[generate_uid() for _ in range(zones.shape[2])],
+        patient_name="ProstateX-0000",
+        patient_id="ProstateX-0000",
+    )
+    manifest_write(
+        folder, [{"case_code": "PX01", "reference_pirads": "4", "mr_t2": "t2", "mr_label": "zones"}]
+    )
+    run = cohort_import(path=folder, cohort_name="zones")
+    assert run.accepted == 1, run.report
+    import nibabel as nib
+    from django.conf import settings
+
+    label = ImageSeries.objects.get(kind="label")
+    stored = np.asarray(nib.load(str(Path(settings.MEDIA_ROOT) / label.nifti_path)).dataobj)
+    assert stored.dtype == np.uint8 and set(np.unique(stored)) == {0, 1}
+    assert int(stored.sum()) == int((zones > 0).sum())
