@@ -48,6 +48,10 @@ __all__ = [
     "RegistrationCancelled",
     "RegistrationConfig",
     "RegistrationResult",
+    "case_metrics",
+    "displacement_compose",
+    "initial_alignment",
+    "instance_optimise",
     "register_case",
 ]
 
@@ -377,6 +381,52 @@ def _moving_points_on_fixed(
     return out
 
 
+def case_metrics(
+    *,
+    displacement: NDArray[np.floating],
+    mr_label_on_us: NDArray[np.generic] | None,
+    warped_mr_label: NDArray[np.generic] | None,
+    us_label: NDArray[np.generic] | None,
+    mr_landmarks: NDArray[np.generic] | None,
+    us_landmarks: NDArray[np.generic] | None,
+    mr_affine: NDArray[np.float64],
+    us_affine: NDArray[np.float64],
+) -> dict[str, float]:
+    """Metrics of one registration on the TRUS grid.
+
+    ``*_before`` compare the MR resampled by the scanner affines alone; ``*_after`` the final warp.
+    Keys: ``dsc``, ``hd95`` (mm), ``accuracy``, ``precision``, ``recall`` (each ``_before``/``_after``),
+    ``tre_before_<k>``/``tre_after_<k>`` and ``tre_before_mean``/``tre_after_mean`` (mm) when both
+    landmark volumes are given, and ``folding_fraction``.
+    """
+    spacing = M.spacing_from_affine(us_affine)
+    met: dict[str, float] = {}
+    met.update(_label_metrics("before", mr_label_on_us, us_label, spacing))
+    met.update(_label_metrics("after", warped_mr_label, us_label, spacing))
+    if mr_landmarks is not None and us_landmarks is not None:
+        fixed_pts = M.landmark_centroids(us_landmarks)
+        moving_pts = _moving_points_on_fixed(mr_landmarks, mr_affine, us_affine)
+        before = M.tre_points(fixed_pts, moving_pts, None, spacing)
+        after = M.tre_points(fixed_pts, moving_pts, displacement, spacing)
+        met.update({k.replace("tre_", "tre_before_"): v for k, v in before.items()})
+        met.update({k.replace("tre_", "tre_after_"): v for k, v in after.items()})
+    met["folding_fraction"] = M.folding_fraction(displacement)
+    return met
+
+
+def displacement_compose(first: NDArray[np.floating], then: NDArray[np.floating]) -> Float32:
+    """Field of "apply ``then`` to an image already warped by ``first``": ``u(p) = v(p) + u0(p + v(p))``.
+
+    ``first`` = ``u0``, ``then`` = ``v``; both ``(3, X, Y, Z)`` in the same grid's voxels.
+    """
+    u0 = np.asarray(first, dtype=np.float32)
+    v = np.asarray(then, dtype=np.float32)
+    if u0.shape != v.shape or u0.ndim != 4 or u0.shape[0] != 3:
+        raise ValueError(f"fields must both be (3, X, Y, Z), got {u0.shape} and {v.shape}")
+    shifted = np.stack([volume_warp(u0[c], v) for c in range(3)])
+    return (shifted + v).astype(np.float32)
+
+
 def register_case(
     *,
     mr: NDArray[np.generic],
@@ -520,10 +570,8 @@ def register_case(
                     fixed=fixed,
                     device_name=cfg.device,
                 )
-                # The network acts on the aligned MR, so its field is applied first:
-                # u(p) = u1(p) + u0(p + u1(p)).
-                shifted = np.stack([volume_warp(disp[c], ddf) for c in range(3)])
-                disp = (shifted + ddf).astype(np.float32)
+                # The network acts on the initially aligned MR, so its field composes after u0.
+                disp = displacement_compose(disp, ddf)
                 model.update(net_info)
             except CheckpointError as exc:
                 if cfg.method != "rern+io":
@@ -567,17 +615,16 @@ def register_case(
             if mr_lab_on_us is None
             else (volume_warp(mr_lab_on_us.astype(np.float32), disp) > 0.5).astype(np.uint8)
         )
-        met: dict[str, float] = {}
-        met.update(_label_metrics("before", mr_lab_on_us, us_lab, spacing))
-        met.update(_label_metrics("after", warped_lab, us_lab, spacing))
-        if mr_landmarks is not None and us_landmarks is not None:
-            fixed_pts = M.landmark_centroids(np.asarray(us_landmarks))
-            moving_pts = _moving_points_on_fixed(np.asarray(mr_landmarks), a_mr, a_us)
-            before = M.tre_points(fixed_pts, moving_pts, None, spacing)
-            after = M.tre_points(fixed_pts, moving_pts, disp, spacing)
-            met.update({k.replace("tre_", "tre_before_"): v for k, v in before.items()})
-            met.update({k.replace("tre_", "tre_after_"): v for k, v in after.items()})
-        met["folding_fraction"] = M.folding_fraction(disp)
+        met = case_metrics(
+            displacement=disp,
+            mr_label_on_us=mr_lab_on_us,
+            warped_mr_label=warped_lab,
+            us_label=us_lab,
+            mr_landmarks=None if mr_landmarks is None else np.asarray(mr_landmarks),
+            us_landmarks=None if us_landmarks is None else np.asarray(us_landmarks),
+            mr_affine=a_mr,
+            us_affine=a_us,
+        )
         checkpoint_stage("metrics", 1.0, t)
     finally:
         if thread_state is not None:

@@ -30,7 +30,7 @@ from monai.networks.blocks import Warp
 from tqdm import tqdm
 
 from inference import metrics as M
-from inference.data import PreparedPair, deepreg_pairs, pair_prepare, simulated_pairs
+from inference.data import PreparedPair, _resize, deepreg_pairs, pair_prepare, simulated_pairs
 from inference.losses import WeakSupervisionLoss
 from inference.models import checkpoint_save, device_pick, model_build
 from inference.registry import CHECKPOINT_DIR, registry_register
@@ -101,7 +101,7 @@ def _pairs_build(cfg: dict[str, Any], split: str, work: Path) -> list[PreparedPa
     if cache.exists():
         with np.load(cache, allow_pickle=False) as z:
             meta = json.loads(str(z["meta"]))
-            return [
+            cached = [
                 PreparedPair(
                     name=m["name"],
                     moving=z[f"{i}_moving"],
@@ -114,6 +114,7 @@ def _pairs_build(cfg: dict[str, Any], split: str, work: Path) -> list[PreparedPa
                 )
                 for i, m in enumerate(meta)
             ]
+        return [_pair_resize(p, shape) for p in cached]
     data = cfg["data"]
     if data["source"] == "simulated":
         raw = simulated_pairs(
@@ -156,6 +157,24 @@ def _pairs_build(cfg: dict[str, Any], split: str, work: Path) -> list[PreparedPa
     np.savez_compressed(tmp, meta=json.dumps(meta), **arrays)
     tmp.replace(cache)
     return pairs
+
+
+def _pair_resize(pair: PreparedPair, shape: Sequence[int]) -> PreparedPair:
+    """Bring a cached pair to another network grid (align-corners scaling of points and spacing)."""
+    cur = pair.moving.shape
+    if tuple(cur) == tuple(int(v) for v in shape):
+        return pair
+    scale = np.array([(t - 1) / max(c - 1, 1) for t, c in zip(shape, cur)])
+    return PreparedPair(
+        name=pair.name,
+        moving=_resize(pair.moving, shape, 1),
+        fixed=_resize(pair.fixed, shape, 1),
+        moving_label=_resize(pair.moving_label, shape, 1),
+        fixed_label=_resize(pair.fixed_label, shape, 1),
+        spacing=tuple(float(s / z) for s, z in zip(pair.spacing, scale)),  # type: ignore[arg-type]
+        fixed_points={k: v * scale for k, v in pair.fixed_points.items()},
+        moving_points={k: v * scale for k, v in pair.moving_points.items()},
+    )
 
 
 def _batch(
