@@ -1,0 +1,273 @@
+"""Inference benchmark: RERN speed and memory, whole-case time, accuracy of every method.
+
+    python bench/inference_bench.py [--pairs 3] [--threads 2] [--methods ...] [--out bench/out/inference]
+
+Prints (and writes JSON to ``--out``):
+
+1. RERN forward time at the µ-RegPro grid 81x118x88 (median of repeats, ``--threads`` CPU threads, or
+   the GPU when present) and the peak resident memory of a fresh process doing it.
+2. Whole-case time, load -> write (NIfTI in, NIfTI + QC PNG out) for ``rern+io`` and ``initial``, warm
+   (models and libraries loaded) and cold (a fresh ``python -m inference.register`` process).
+3. Accuracy on held-out SIMULATED pairs — built from the real Yale T2 anatomy (never used in training)
+   and from phantom seeds outside the training range — for every method, including the SimpleITK
+   B-spline baseline (its time too), with DSC, HD95, TRE and folding. All pairs are simulated.
+4. MRI segmentation DSC on the real Yale T2 (held out) when a ``seg_mri`` model is registered.
+
+Timings depend on machine load: the load average is printed with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+YALE = ROOT.parent / "shared" / "data" / "yale-prostate-t2"
+US_SHAPE = (81, 118, 88)
+
+FORWARD_CODE = """
+import resource, sys, time, json, torch
+torch.set_num_threads(int(sys.argv[1]))
+from inference.models import checkpoint_load, device_pick
+from inference.networks import RERN
+from inference.registry import CheckpointError, checkpoint_resolve
+try:
+    model, _ = checkpoint_load(checkpoint_resolve(kind="rern"))
+    name = "registered RERN checkpoint"
+except CheckpointError:
+    model, name = RERN().eval(), "untrained RERN (same architecture)"
+dev = device_pick("auto")
+model = model.to(dev)
+x = torch.randn(1, 2, 81, 118, 88, device=dev)
+times = []
+with torch.no_grad():
+    for i in range(int(sys.argv[2]) + 1):
+        if dev.type == "cuda": torch.cuda.synchronize()
+        t = time.perf_counter(); model(x)
+        if dev.type == "cuda": torch.cuda.synchronize()
+        times.append(time.perf_counter() - t)
+print(json.dumps({"model": name, "device": str(dev), "first_s": times[0],
+                  "median_s": sorted(times[1:])[len(times[1:]) // 2],
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def forward_bench(threads: int, repeats: int) -> dict:
+    out = subprocess.run(
+        [sys.executable, "-c", FORWARD_CODE, str(threads), str(repeats)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def pairs_make(n: int) -> list:
+    from inference.data import RawPair
+    from inference.simulate import SimSource, simulate_pair
+
+    pairs = []
+    src = None
+    if YALE.is_dir():
+        src = SimSource.from_files(YALE / "prostate_T2_1.nii.gz", YALE / "prostate_segm_1.nii.gz")
+    for kind, source, base in (("yale", src, 9000), ("phantom", None, 9100)):
+        if kind == "yale" and source is None:
+            print("note: ../shared/data absent; Yale-derived pairs skipped")
+            continue
+        for i in range(n):
+            sp = simulate_pair(seed=base + i, source=source)
+            pairs.append(
+                RawPair(
+                    name=f"sim-{kind}-{base + i}",
+                    mr=sp.mr,
+                    mr_affine=sp.mr_affine,
+                    us=sp.us,
+                    us_affine=sp.us_affine,
+                    mr_label=sp.mr_label,
+                    us_label=sp.us_label,
+                    mr_landmarks=sp.mr_landmarks,
+                    us_landmarks=sp.us_landmarks,
+                    synthetic=True,
+                )
+            )
+    return pairs
+
+
+def whole_case_bench(pair, threads: int, work: Path) -> dict:
+    from inference.io import label_load, volume_load, volume_save
+    from inference.pipeline import RegistrationConfig, register_case
+    from inference.register import outputs_write
+
+    files = {}
+    for name, arr, aff in (
+        ("mr", pair.mr, pair.mr_affine),
+        ("us", pair.us, pair.us_affine),
+        ("mr_label", pair.mr_label, pair.mr_affine),
+        ("us_label", pair.us_label, pair.us_affine),
+    ):
+        files[name] = volume_save(work / f"{name}.nii.gz", arr, aff)
+    res: dict = {}
+    for method in ("initial", "rern+io"):
+        runs = []
+        for _ in range(2):  # first run warms imports and model loading
+            t = time.perf_counter()
+            mr, a_mr = volume_load(files["mr"])
+            us, a_us = volume_load(files["us"])
+            r = register_case(
+                mr=mr,
+                mr_affine=a_mr,
+                us=us,
+                us_affine=a_us,
+                mr_label=label_load(files["mr_label"])[0],
+                us_label=label_load(files["us_label"])[0],
+                config=RegistrationConfig(method=method, num_threads=threads),
+            )
+            outputs_write(work / f"out-{method}", r, us)
+            runs.append(time.perf_counter() - t)
+        res[method] = {
+            "warm_s": runs[-1],
+            "first_in_process_s": runs[0],
+            "stages_s": r.stage_seconds,
+            "model": r.model["name"],
+        }
+        t = time.perf_counter()
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "inference.register",
+                "--mr",
+                str(files["mr"]),
+                "--us",
+                str(files["us"]),
+                "--mr-label",
+                str(files["mr_label"]),
+                "--us-label",
+                str(files["us_label"]),
+                "--method",
+                method,
+                "--threads",
+                str(threads),
+                "--out",
+                str(work / f"cli-{method}"),
+            ],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+        )
+        res[method]["cold_process_s"] = time.perf_counter() - t
+    return res
+
+
+def seg_bench() -> dict | None:
+    from inference import metrics as M
+    from inference.io import label_load, volume_load
+    from inference.registry import CheckpointError
+    from inference.segmentation import segment_volume
+
+    if not YALE.is_dir():
+        return None
+    img, _ = volume_load(YALE / "prostate_T2_1.nii.gz")
+    truth, aff = label_load(YALE / "prostate_segm_1.nii.gz")
+    try:
+        t = time.perf_counter()
+        pred, info = segment_volume(image=img, modality="mri")
+    except CheckpointError as exc:
+        return {"skipped": str(exc)}
+    return {
+        "model": info["checkpoint"],
+        "synthetic_training": info["synthetic_training"],
+        "dsc_real_yale_t2": M.dice(pred, truth),
+        "seconds": time.perf_counter() - t,
+        "hd95_mm": M.hd95(pred, truth, M.spacing_from_affine(aff)),
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--pairs", type=int, default=3, help="pairs per kind (Yale-derived, phantom)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument(
+        "--methods",
+        nargs="+",
+        default=["initial", "rern", "rern+io", "io", "localnet", "sitk-bspline"],
+    )
+    ap.add_argument("--io-steps", type=int)
+    ap.add_argument(
+        "--skip", nargs="*", default=[], choices=["forward", "whole", "accuracy", "seg"]
+    )
+    ap.add_argument("--out", default=str(ROOT / "bench" / "out" / "inference"))
+    args = ap.parse_args()
+    import torch
+
+    torch.set_num_threads(args.threads)
+    from inference.evaluate import evaluate_pairs, summary, table_format
+
+    report: dict = {
+        "load_average_start": os.getloadavg(),
+        "threads": args.threads,
+        "cpu_count": os.cpu_count(),
+    }
+    if "forward" not in args.skip:
+        report["rern_forward_81x118x88"] = fwd = forward_bench(args.threads, args.repeats)
+        print(
+            f"RERN forward 81x118x88 on {fwd['device']} ({fwd['model']}): median {fwd['median_s']:.3f} s "
+            f"(first {fwd['first_s']:.3f} s), peak RSS {fwd['peak_rss_mb']:.0f} MB"
+        )
+    pairs = pairs_make(args.pairs) if ({"whole", "accuracy"} - set(args.skip)) else []
+    if "whole" not in args.skip and pairs:
+        with tempfile.TemporaryDirectory() as tmp:
+            report["whole_case"] = wc = whole_case_bench(pairs[0], args.threads, Path(tmp))
+        for m, r in wc.items():
+            print(
+                f"whole case load->write [{m}] ({r['model']}): warm {r['warm_s']:.2f} s, "
+                f"cold process {r['cold_process_s']:.2f} s; stages {json.dumps({k: round(v, 2) for k, v in r['stages_s'].items()})}"
+            )
+    if "accuracy" not in args.skip and pairs:
+        rows, notes = evaluate_pairs(
+            pairs, methods=args.methods, threads=args.threads, io_steps=args.io_steps
+        )
+        print(
+            "\nAccuracy on held-out SIMULATED pairs (Yale T2 anatomy + phantoms; TRUS is simulated):"
+        )
+        print(table_format(rows))
+        s = summary(rows)
+        for m, st in s.items():
+            if m != "before":
+                print(
+                    f"  {m:>13}: folding mean {st['folding_mean'] * 100:.3f}% max {st['folding_max'] * 100:.3f}%, "
+                    f"{st['seconds_mean']:.1f} s/case"
+                )
+        for n in notes:
+            print(f"note: {n}")
+        report["accuracy"] = {
+            "rows": rows,
+            "summary": s,
+            "notes": notes,
+            "pairs": [p.name for p in pairs],
+            "synthetic": True,
+        }
+    if "seg" not in args.skip:
+        report["segmentation_mri_real_yale"] = seg = seg_bench()
+        print(f"MRI segmentation on the real Yale T2: {seg}")
+    report["load_average_end"] = os.getloadavg()
+    print(f"load average start {report['load_average_start']}, end {report['load_average_end']}")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "inference_bench.json").write_text(json.dumps(report, indent=2, default=float))
+    print(f"wrote {out / 'inference_bench.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
