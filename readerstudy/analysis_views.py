@@ -293,7 +293,7 @@ class AnalysisSnapshotAPIView(_CoordinatorAPIView):
 
 class AnalysisExportAPIView(_CoordinatorFileAPIView):
     @extend_schema(
-        summary="Download one export (reads-csv, workbook-xlsx, results-json, imrmc, mrmc-long-csv)",
+        summary="Download one export: reads-csv, workbook-xlsx, results-json, imrmc, mrmc-long-csv, figures-zip",
         parameters=[_SNAPSHOT_PARAM],
         responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
     )

@@ -49,6 +49,9 @@ EXPORT_FORMATS: dict[str, ExportFormat] = {
             "text/csv",
             True,
         ),
+        ExportFormat(
+            "figures-zip", "All figures (SVG + PNG, ZIP)", "zip", "application/zip", False
+        ),
     )
 }
 
@@ -252,6 +255,32 @@ def export_mrmc_long_csv(reads: pd.DataFrame, *, results: Mapping[str, Any]) -> 
     return buffer.getvalue().encode("utf-8")
 
 
+def export_figures_zip(results: Mapping[str, Any]) -> bytes:
+    """Every figure as SVG and PNG, with a README naming the snapshot, in one ZIP."""
+    import zipfile
+
+    from readerstudy.figures import FIGURES, figure_render
+
+    sha = results["snapshot"]["sha256"]
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        lines = [
+            f"Figures of {results['snapshot']['study']['name']!r}",
+            f"snapshot sha256: {sha}",
+            f"snapshot created: {results['snapshot']['created_at']}",
+            f"computed: {results['computed_at']}",
+            f"reference standard: {results['reference_label']}",
+        ]
+        if results["synthetic"]:
+            lines.append("SYNTHETIC DATA - not clinical evidence")
+        for key, spec in FIGURES.items():
+            lines.append(f"{key}.svg / {key}.png: {spec.title}")
+            for fmt in ("svg", "png"):
+                archive.writestr(f"{key}.{fmt}", figure_render(key, results, fmt=fmt))
+        archive.writestr("README.txt", "\n".join(lines) + "\n")
+    return buffer.getvalue()
+
+
 ExportBuilder = Callable[[Mapping[str, Any], pd.DataFrame], bytes]
 
 EXPORT_BUILDERS: dict[str, ExportBuilder] = {
@@ -262,6 +291,7 @@ EXPORT_BUILDERS: dict[str, ExportBuilder] = {
     "results-json": lambda results, reads: export_results_json(results),
     "imrmc": lambda results, reads: export_imrmc(reads, results=results),
     "mrmc-long-csv": lambda results, reads: export_mrmc_long_csv(reads, results=results),
+    "figures-zip": lambda results, reads: export_figures_zip(results),
 }
 
 

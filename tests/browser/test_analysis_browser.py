@@ -126,6 +126,10 @@ def test_coordinator_snapshots_sees_figures_and_downloads(
     assert len(results["per_reader_arm"]) == 6
     imrmc = parse_imrmc(files["imrmc"].decode())
     assert imrmc["header"]["NR"] == 3 and len(imrmc["scores"]) == len(reads)
+    import zipfile
+
+    figures_zip = zipfile.ZipFile(io.BytesIO(files["figures-zip"]))
+    assert "roc.svg" in figures_zip.namelist() and "mrmc.png" in figures_zip.namelist()
     long = pd.read_csv(io.BytesIO(files["mrmc-long-csv"]))
     assert list(long.columns[:5]) == ["reader", "treatment", "case", "truth", "rating"]
 

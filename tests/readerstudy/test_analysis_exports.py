@@ -19,6 +19,7 @@ from readerstudy.analysis_services import (
 )
 from readerstudy.exports import (
     EXPORT_BUILDERS,
+    export_figures_zip,
     export_imrmc,
     export_mrmc_long_csv,
     export_reads_csv,
@@ -231,6 +232,20 @@ def test_figures_of_real_data_carry_no_synthetic_label(db, coordinator) -> None:
     results = analysis_run(snapshot=analysis_snapshot_build(study=study, user=coordinator))
     assert results["synthetic"] is False
     assert "SYNTHETIC" not in figure_render("roc", results, fmt="svg").decode()
+
+
+def test_figures_zip_holds_every_figure_and_names_the_snapshot(frozen) -> None:  # noqa: ANN001
+    import zipfile
+
+    _, snapshot, results, _ = frozen
+    archive = zipfile.ZipFile(io.BytesIO(export_figures_zip(results)))
+    names = set(archive.namelist())
+    assert names == {"README.txt"} | {f"{k}.{f}" for k in FIGURES for f in ("svg", "png")}
+    readme = archive.read("README.txt").decode()
+    assert snapshot.sha256 in readme and "SYNTHETIC" in readme
+    for key in FIGURES:
+        assert archive.read(f"{key}.png")[:4] == b"\x89PNG"
+        assert ET.fromstring(archive.read(f"{key}.svg")).tag.endswith("svg")
 
 
 def test_every_export_builder_runs(frozen) -> None:  # noqa: ANN001
