@@ -15,7 +15,8 @@ import torch
 from numpy.typing import NDArray
 from scipy import ndimage
 
-from inference.models import checkpoint_load, device_pick
+from inference import models
+from inference.models import device_pick
 from inference.preprocess import (
     MRI_SLICE_SIZE,
     TRUS_FRAME_SIZE,
@@ -70,7 +71,8 @@ def segment_volume(
     """
     info = checkpoint_resolve(kind=f"seg_{modality}", key_or_path=checkpoint)
     device = device_pick(device_name)
-    model, meta = checkpoint_load(info, device=device)
+    # looked up at call time so a worker's per-process model cache (a wrapper) applies
+    model, meta = models.checkpoint_load(info, device=device)
     img = np.asarray(image, dtype=np.float32)
     size = tuple(meta.get("input_shape") or MODALITY_SETTINGS[modality]["size"])
     stack, keep, axis = slices_prepare(img, modality, size=(int(size[0]), int(size[1])))

@@ -39,7 +39,7 @@ class LocalNetDDF(nn.Module):
             spatial_dims=3,
             in_channels=in_channels,
             num_channel_initial=num_channel_initial,
-            extract_levels=levels,
+            extract_levels=levels,  # type: ignore[arg-type]  # MONAI annotates tuple[int]
             out_kernel_initializer="zeros",
             out_activation=None,
             out_channels=3,

@@ -94,7 +94,8 @@ class RERN(nn.Module):
         self.head = nn.Conv3d(chans[0], 3, 3, padding=1)
         # Zero output: an untrained network is the identity, so the pipeline is safe before training.
         nn.init.zeros_(self.head.weight)
-        nn.init.zeros_(self.head.bias)
+        if self.head.bias is not None:
+            nn.init.zeros_(self.head.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 5 or x.shape[1] != self.in_channels:
