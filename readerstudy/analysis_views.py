@@ -6,6 +6,7 @@ results names the snapshot hash (page, ``X-Snapshot-SHA256`` header, file names,
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.contrib import messages
@@ -43,6 +44,8 @@ from readerstudy.exports import EXPORT_BUILDERS, EXPORT_FORMATS, export_filename
 from readerstudy.figures import FIGURE_CONTENT_TYPES, FIGURES, figure_render
 from readerstudy.models import ReaderStudy, Snapshot
 
+logger = logging.getLogger(__name__)
+
 NOT_FROZEN = (
     "Analysis runs only on frozen data: lock the study, or take a snapshot of the submitted reads."
 )
@@ -72,6 +75,7 @@ def _results(snapshot: Snapshot) -> dict[str, Any]:
     try:
         return analysis_run(snapshot=snapshot)
     except (ValueError, SnapshotIntegrityError) as exc:
+        logger.warning("analysis of snapshot %s refused: %s", snapshot.pk, exc, exc_info=True)
         raise AnalysisNotPossible(
             f"Snapshot {snapshot.sha256[:12]} cannot be analysed: {exc}"
         ) from exc
