@@ -225,3 +225,12 @@ def test_locked_study_without_reads_says_why_instead_of_crashing(
         response = client.get(url)
         assert response.status_code == 409, url
         assert b"nothing to analyse" in response.content
+
+
+def test_a_snapshot_of_another_study_is_not_served(frozen_study, coordinator, client_for) -> None:  # noqa: ANN001
+    other = analysis_study_build(name="Other study", coordinator=coordinator, n_cases=6)
+    foreign = analysis_snapshot_build(study=other, user=coordinator)
+    client = client_for(coordinator)
+    for url in _urls(frozen_study.pk):
+        assert client.get(f"{url}?snapshot={foreign.pk}").status_code == 404, url
+    assert client.get(_urls(frozen_study.pk)[0] + "?snapshot=abc").status_code == 404
