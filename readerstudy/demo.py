@@ -27,14 +27,12 @@ def demo_study_create(
     existing = ReaderStudy.objects.filter(name=name).first()
     if existing is not None:
         return existing
-    arms = ["original", "registered"]
-    has_fused = (
-        ImageSeries.objects.filter(case__cohort=cohort, modality="US", kind="original").exists()
-        and ImageSeries.objects.filter(
-            case__cohort=cohort, modality="MR_T2", kind="registered"
-        ).exists()
-    )
-    if has_fused:
+    series = ImageSeries.objects.filter(case__cohort=cohort)
+    has_registered = series.filter(modality="MR_T2", kind="registered").exists()
+    has_trus = series.filter(modality="US", kind="original").exists()
+    # Without registered series (registration not run yet) the demo still opens, original only.
+    arms = ["original"] + (["registered"] if has_registered else [])
+    if has_registered and has_trus:
         arms.append("fused")
     study = services.study_create(
         name=name,

@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 
 import numpy as np
 from django.conf import settings
+from django.core.cache import cache
 from django.urls import reverse
 
 from readerstudy.models import AssignmentSeries
@@ -65,6 +66,16 @@ def view_instance_bytes(*, view: AssignmentSeries, instance: DicomInstance) -> b
 
 def _window_presets(view: AssignmentSeries) -> list[dict[str, Any]]:
     """MR has no fixed units, so presets come from the volume's own intensity percentiles."""
+    # Keyed by the stored volume's checksum: the same series opened by many readers is read once.
+    key = f"readerstudy:presets:{view.series_id}:{view.series.nifti_sha256}"
+    cached = cache.get(key)
+    if cached is None:
+        cached = _percentile_presets(view)
+        cache.set(key, cached, timeout=24 * 3600)
+    return list(cached)
+
+
+def _percentile_presets(view: AssignmentSeries) -> list[dict[str, Any]]:
     import nibabel as nib
 
     path = Path(settings.MEDIA_ROOT) / view.series.nifti_path

@@ -1,9 +1,15 @@
 // Reader viewer: Cornerstone3D stack viewport(s) plus the scoring form with autosave and
 // active-time counting. Everything it loads comes from the per-assignment manifest URLs in the
 // page config; it never builds an image URL itself.
-import { core, tools, dicomImageLoader } from "../vendor/cornerstone.js";
-
 const config = JSON.parse(document.getElementById("viewer-config").textContent);
+
+// Manifests and the (large) Cornerstone bundle load in parallel; the template preloads the bundle.
+const manifestsPromise = Promise.all([
+  fetchManifest(config.primary),
+  config.underlay ? fetchManifest(config.underlay) : Promise.resolve(null),
+]);
+manifestsPromise.catch(() => {}); // handled in start(); avoids an early unhandled-rejection report
+const { core, tools, dicomImageLoader } = await import("../vendor/cornerstone.js");
 const statusEl = document.getElementById("viewport-status");
 const sliceEl = document.getElementById("slice-counter");
 const presetEl = document.getElementById("wl-preset");
@@ -13,6 +19,8 @@ const errorsEl = document.getElementById("form-errors");
 const csrf = document.querySelector("input[name=csrfmiddlewaretoken]")?.value || "";
 
 const state = { ready: false, error: null, primary: null, underlay: null, presets: [], total: 0 };
+// Where the time to first image goes (ms since navigation start), for bench/reader_viewer_bench.py.
+state.timings = { moduleLoaded: Math.round(performance.now()) };
 window.mritrusViewer = state;
 
 // --- active reading time: counted only while the page is visible ---------------------------
@@ -206,10 +214,8 @@ async function fetchManifest(url) {
 }
 
 async function start() {
-  const [primaryManifest, underlayManifest] = await Promise.all([
-    fetchManifest(config.primary),
-    config.underlay ? fetchManifest(config.underlay) : Promise.resolve(null),
-  ]);
+  const [primaryManifest, underlayManifest] = await manifestsPromise;
+  state.timings.manifests = Math.round(performance.now());
   await core.init();
   tools.init();
   dicomImageLoader.init({ maxWebWorkers: Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1)) });
@@ -267,12 +273,15 @@ async function start() {
     slider.addEventListener("input", setOpacity);
     setOpacity();
   }
+  state.timings.viewportsReady = Math.round(performance.now());
   await primary.setStack(primaryManifest.imageIds, middle);
   applyPreset(0);
   syncUnderlay();
   updateSliceCounter();
   statusEl.hidden = true;
   state.ready = true;
+  // Milliseconds from navigation start to the first rendered image (read by bench/).
+  state.firstImageMs = Math.round(performance.now());
   document.body.dataset.viewerReady = "1";
   // Decode the rest of the stack in the background so scrolling never waits or flickers.
   for (const imageId of primaryManifest.imageIds) core.imageLoader.loadAndCacheImage(imageId).catch(() => {});

@@ -48,7 +48,9 @@ def _fast_password_hasher(settings):  # noqa: ANN001, ANN202
 
 
 @pytest.fixture
-def page(browser):  # noqa: ANN001, ANN201
+def page(browser, live_server):  # noqa: ANN001, ANN201
+    # Depends on live_server so it is torn down first: requests still in flight when the test DB
+    # is flushed lock SQLite's shared in-memory tables.
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     page = context.new_page()
     errors: list[str] = []
@@ -67,6 +69,8 @@ def page(browser):  # noqa: ANN001, ANN201
     page.on("response", on_response)
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     yield page
+    page.goto("about:blank")  # fires pagehide (the viewer's last draft save) while the DB is up
+    page.wait_for_timeout(500)
     context.close()
 
 
