@@ -191,8 +191,16 @@ def jobs_create_for_cohort(
             series__kind=ImageSeries.Kind.ORIGINAL, series__modality=ImageSeries.Modality.US
         )
         .filter(series__kind=ImageSeries.Kind.ORIGINAL, series__modality=ImageSeries.Modality.MR_T2)
-        .exclude(series__kind=ImageSeries.Kind.REGISTERED, series__model_key=method)
-        .exclude(registration_jobs__method=method, registration_jobs__status__in=ACTIVE)
+        .exclude(
+            pk__in=ImageSeries.objects.filter(
+                kind=ImageSeries.Kind.REGISTERED, model_key=method
+            ).values("case_id")
+        )
+        .exclude(
+            pk__in=RegistrationJob.objects.filter(method=method, status__in=ACTIVE).values(
+                "case_id"
+            )
+        )
         .distinct()
         .order_by("case_code")
     )
@@ -396,7 +404,7 @@ class _Progress:
         self.stage_started = time.monotonic()
         self.stage_seconds: dict[str, float] = {}
 
-    def _owned(self) -> Any:
+    def owned(self) -> Any:
         return RegistrationJob.objects.filter(
             pk=self.job_pk, status=Status.RUNNING, worker_id=self.worker_id, attempt=self.attempt
         )
@@ -404,7 +412,7 @@ class _Progress:
     def check(self) -> None:
         if self.heartbeat.lost.is_set():
             raise JobLost()
-        row = self._owned().values_list("cancel_requested", flat=True).first()
+        row = self.owned().values_list("cancel_requested", flat=True).first()
         if row is None:
             raise JobLost()
         if row or self.heartbeat.cancel_requested.is_set():
@@ -422,7 +430,7 @@ class _Progress:
         self._last_write = now
         percent = float(min(100.0, max(0.0, percent)))
         if (
-            self._owned().update(stage=stage[:40], progress=percent, heartbeat_at=timezone.now())
+            self.owned().update(stage=stage[:40], progress=percent, heartbeat_at=timezone.now())
             == 0
         ):
             raise JobLost()
@@ -433,10 +441,11 @@ class _Progress:
             self.stage = ""
 
 
-def job_output_dir(job: RegistrationJob) -> str:
-    """Relative (to MEDIA_ROOT) folder of one attempt's outputs; unique per job and attempt."""
+def job_output_dir(job: RegistrationJob, token: str) -> str:
+    """Relative (to MEDIA_ROOT) folder of one run's outputs. The token keeps a re-run (whose
+    attempt counter starts again) from ever landing on the folder of the run it replaces."""
     case = job.case
-    return f"cohorts/{case.cohort_id}/{case.pk}/registrations/job{job.pk}-a{job.attempt}"
+    return f"cohorts/{case.cohort_id}/{case.pk}/registrations/job{job.pk}-a{job.attempt}-{token}"
 
 
 def _tmp_prefix(job: RegistrationJob) -> str:
@@ -520,10 +529,13 @@ def _partial_outputs_remove(job: RegistrationJob, *, attempt: int | None = None)
                 if p.name.startswith(prefix):
                     _remove_tree(p)
                     removed.append(str(p.relative_to(media)))
-        rel = f"cohorts/{job.case.cohort_id}/{job.case_id}/registrations/job{job.pk}-a{a}"
-        if rel != job.output_dir and (media / rel).exists():
-            _remove_tree(media / rel)
-            removed.append(rel)
+        reg_root = media / f"cohorts/{job.case.cohort_id}/{job.case_id}/registrations"
+        if reg_root.is_dir():
+            for p in reg_root.iterdir():
+                rel = str(p.relative_to(media))
+                if p.name.startswith(prefix) and rel != job.output_dir:
+                    _remove_tree(p)
+                    removed.append(rel)
     return removed
 
 
@@ -606,11 +618,9 @@ def _outputs_commit(
 
     media = Path(settings.MEDIA_ROOT)
     case = job.case
-    rel = job_output_dir(job)
+    rel = job_output_dir(job, tmp.name.rsplit("-", 1)[-1])
     final = media / rel
     final.parent.mkdir(parents=True, exist_ok=True)
-    if final.exists():  # left by an earlier crash of this very attempt; never committed
-        _remove_tree(final)
     previous = list(
         ImageSeries.objects.filter(
             case=case, kind=ImageSeries.Kind.REGISTERED, model_key=job.method
@@ -620,7 +630,6 @@ def _outputs_commit(
     previous_folders = _series_folders(previous_all)
     previous_job_dirs = list(
         RegistrationJob.objects.filter(case=case, method=job.method)
-        .exclude(pk=job.pk)
         .exclude(output_dir="")
         .values_list("pk", "output_dir")
     )
@@ -679,7 +688,8 @@ def _outputs_commit(
             if not ok:
                 raise JobLost()
             for pk, _ in previous_job_dirs:
-                RegistrationJob.objects.filter(pk=pk).update(output_dir="")
+                if pk != job.pk:  # this job's own earlier run is replaced by output_dir=rel
+                    RegistrationJob.objects.filter(pk=pk).update(output_dir="")
     except BaseException:
         _remove_tree(final)
         for s in created:
@@ -748,14 +758,7 @@ def job_run(*, job_pk: int, worker_id: str) -> str:
     """
     from registration import worker as worker_mod
 
-    job = RegistrationJob.objects.select_related("case").filter(pk=job_pk).first()
-    if job is None:
-        return "skipped"
-    try:
-        device = worker_mod.device_for(job.method)
-    except Exception:  # no usable torch/CUDA: run on CPU rather than not at all
-        device = "cpu"
-    claimed = job_claim(job_pk=job_pk, worker_id=worker_id, device=device)
+    claimed = job_claim(job_pk=job_pk, worker_id=worker_id)
     if claimed is None:
         return "skipped"
     job = claimed
@@ -778,6 +781,12 @@ def job_run(*, job_pk: int, worker_id: str) -> str:
         progress.check()
         inputs = _inputs_load(case)
         progress.set("loading model", PROGRESS_INFER_START, force=True)
+        # After the claim, so the first job's torch import counts as run time, not queue time.
+        try:
+            device = worker_mod.device_for(job.method)
+        except Exception:  # no usable torch/CUDA: run on CPU rather than not at all
+            device = "cpu"
+        progress.owned().update(device=device[:16])
         config = worker_mod.registration_config(job.method, device)
         progress.check()
 
@@ -882,6 +891,29 @@ def job_run(*, job_pk: int, worker_id: str) -> str:
 # --- crash recovery ------------------------------------------------------------------------------
 
 
+def _abandoned_task_mark(job: RegistrationJob) -> None:
+    """With the database queue, mark the dead worker's queue entry failed; otherwise it would show
+    as running forever in the queue's admin. (Redis/RQ moves abandoned jobs aside by itself.)"""
+    from django.apps import apps
+    from django.core.exceptions import ValidationError
+
+    if not job.task_result_id or not apps.is_installed("django_tasks_db"):
+        return
+    from django_tasks_db.models import DBTaskResult
+
+    from mritrus_site.tasks_compat import TaskResultStatus
+
+    try:
+        DBTaskResult.objects.filter(id=job.task_result_id, status=TaskResultStatus.RUNNING).update(
+            status=TaskResultStatus.FAILED,
+            finished_at=timezone.now(),
+            exception_class_path="registration.jobs.WorkerLost",
+            traceback=f"worker {job.worker_id} stopped responding; job {job.pk} re-queued",
+        )
+    except (ValidationError, ValueError):  # an id from another backend
+        return
+
+
 def jobs_requeue_stale(*, now: datetime | None = None) -> list[tuple[int, str]]:
     """Put back every running job whose heartbeat is older than MRITRUS_HEARTBEAT_STALE_SECONDS.
 
@@ -902,34 +934,42 @@ def jobs_requeue_stale(*, now: datetime | None = None) -> list[tuple[int, str]]:
             "worker_id": job.worker_id,
             "heartbeat_at": job.heartbeat_at,
         }
-        _partial_outputs_remove(job, attempt=job.attempt)
-        _stale_series_tmp_remove(since=job.started_at, older_than=cutoff)
-        _orphan_series_folders_remove(job.case, older_than=cutoff)
+        attempt, started = job.attempt, job.started_at
         last = f"worker {job.worker_id or '?'}"
-        if job.attempt >= job.max_attempts:
+        # Move the job first: from then on the old worker, should it still be alive, can no
+        # longer commit (its conditional UPDATEs stop matching), so its files are safe to remove.
+        if attempt >= job.max_attempts:
             message = (
-                f"The worker running this job stopped responding {job.attempt} time(s) "
+                f"The worker running this job stopped responding {attempt} time(s) "
                 f"(last: {last}); gave up after {job.max_attempts} attempts. Check the worker "
                 "logs (out of memory?) and press Retry."
             )
-            if job_transition(job=job, to=Status.FAILED, expect=expect, error=message):
-                changed.append((job.pk, str(Status.FAILED)))
+            moved = job_transition(job=job, to=Status.FAILED, expect=expect, error=message)
+            new_status = Status.FAILED
+        else:
+            with transaction.atomic():
+                moved = job_transition(
+                    job=job,
+                    to=Status.QUEUED,
+                    expect=expect,
+                    stage="re-queued",
+                    progress=0.0,
+                    heartbeat_at=None,
+                    error=f"Attempt {attempt} was interrupted ({last} stopped responding); "
+                    "re-queued.",
+                )
+                if moved:
+                    _abandoned_task_mark(job)
+                    _enqueue_on_commit(job)
+            new_status = Status.QUEUED
+        if not moved:
             continue
-        with transaction.atomic():
-            moved = job_transition(
-                job=job,
-                to=Status.QUEUED,
-                expect=expect,
-                stage="re-queued",
-                progress=0.0,
-                heartbeat_at=None,
-                error=f"Attempt {job.attempt} was interrupted ({last} stopped responding); "
-                "re-queued.",
-            )
-            if moved:
-                _enqueue_on_commit(job)
-        if moved:
-            changed.append((job.pk, str(Status.QUEUED)))
+        _partial_outputs_remove(job, attempt=attempt)
+        _stale_series_tmp_remove(since=started, older_than=cutoff)
+        _orphan_series_folders_remove(job.case, older_than=cutoff)
+        if new_status == Status.FAILED:
+            _abandoned_task_mark(job)
+        changed.append((job.pk, str(new_status)))
     return changed
 
 

@@ -14,3 +14,13 @@ register = template.Library()
 def case_jobs(case: Case) -> list[RegistrationJob]:
     """The latest job of each method for ``case`` (for the case page's registration panel)."""
     return job_selectors.case_latest_jobs(case=case)
+
+
+@register.inclusion_tag("registration/job_method_select.html")
+def job_method_select() -> dict[str, object]:
+    """The method picker of the Register / Register all forms, preset to the site default."""
+    from django.conf import settings
+
+    from registration.jobs import METHODS
+
+    return {"methods": METHODS, "default": settings.MRITRUS_REGISTRATION_METHOD}

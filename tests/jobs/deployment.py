@@ -116,8 +116,13 @@ class Deployment:
             )
         return state
 
-    def wait_stage(self, stage: str, timeout: float = 40) -> Any:
-        state = self.harness("wait-stage", stage, str(timeout), timeout=timeout + 60)
+    def wait_stage(
+        self, stage: str, timeout: float = 40, kill: subprocess.Popen[bytes] | None = None
+    ) -> Any:
+        extra = ["--kill", str(kill.pid)] if kill is not None else []
+        state = self.harness("wait-stage", stage, str(timeout), *extra, timeout=timeout + 60)
+        if kill is not None and state.get("killed"):
+            kill.wait(timeout=10)
         if not state["waited"]:
             raise AssertionError(
                 f"first job never reached {stage!r}: {json.dumps(state, indent=1)}\n{self.logs()}"

@@ -10,7 +10,8 @@ All cases it makes are SYNTHETIC.
     queue [--dup K] [--method M]  queue one job per case (commit -> enqueue); K of them twice
     status                 jobs, registered series per case, leftover temp/output folders
     wait-finished T        poll (in this process) until every job is finished, at most T s
-    wait-stage STAGE T     poll until the first job runs STAGE with a temp folder, at most T s
+    wait-stage STAGE T [--kill PID]  poll until the first job runs STAGE with a temp folder
+                           (at most T s), then SIGKILL worker PID if asked
 """
 
 from __future__ import annotations
@@ -101,8 +102,15 @@ def status() -> dict[str, Any]:
         }
         for j in RegistrationJob.objects.order_by("pk")
     ]
+    queue: dict[str, int] = {}
+    if settings.MRITRUS_TASKS_BACKEND == "db":
+        from django_tasks_db.models import DBTaskResult
+
+        for row in DBTaskResult.objects.values("status").annotate(n=Count("pk")):
+            queue[str(row["status"])] = row["n"]
     return {
         "jobs": jobs,
+        "queue": queue,
         "registered_per_case": per_case,
         "tmp": sorted(p.name for p in tmp.iterdir()) if tmp.is_dir() else [],
         "output_dirs": out_dirs,
@@ -163,6 +171,12 @@ def main(argv: list[str]) -> None:
         result = wait(_finished, float(argv[1]))
     elif cmd == "wait-stage":
         result = wait(_in_stage(argv[1]), float(argv[2]))
+        if "--kill" in argv and result["waited"]:
+            # SIGKILL the worker the moment the stage is seen, not after this process exits.
+            import signal
+
+            os.kill(int(argv[argv.index("--kill") + 1]), signal.SIGKILL)
+            result["killed"] = True
     else:
         raise SystemExit(f"unknown command {cmd!r}")
     sys.stdout.write(json.dumps(result) + "\n")

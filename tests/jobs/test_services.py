@@ -104,8 +104,10 @@ def test_rerun_replaces_outputs_whole(case):
     job.refresh_from_db()
     assert job.output_dir == "" and job.registered_series is None
 
-    jobs.job_retry(job=again)  # "run again" on a succeeded job
+    before = again.output_dir
+    jobs.job_retry(job=again)  # "run again" on a succeeded job: its attempt counter restarts
     assert run(again) == "succeeded"
+    assert again.output_dir != before and not (media() / before).exists()
     assert registered(case).count() == 1
     dirs = list((media() / again.output_dir).parent.iterdir())
     assert [d.name for d in dirs] == [Path(again.output_dir).name]
@@ -255,7 +257,7 @@ def _fake_crash(job: RegistrationJob, worker: str = "dead-worker") -> Path:
     partial = media() / "tmp" / f"job{job.pk}-a{job.attempt}-deadbeef"
     partial.mkdir(parents=True)
     (partial / "displacement.nii.gz").write_bytes(b"half")
-    moved = media() / jobs.job_output_dir(job)
+    moved = media() / jobs.job_output_dir(job, "deadbeef")
     moved.mkdir(parents=True)
     (moved / "metrics.json").write_text("{}")
     job.refresh_from_db()
