@@ -5,6 +5,7 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
+from readerstudy import selectors
 from readerstudy.models import (
     Arm,
     Assignment,
@@ -48,8 +49,21 @@ class AssignmentSeriesAdmin(admin.ModelAdmin):
 
 @admin.register(Read)
 class ReadAdmin(admin.ModelAdmin):
-    list_display = ["assignment", "status", "pirads", "likert", "active_seconds", "submitted_at"]
+    """Reads change only through the audited services; scores show once results are frozen."""
+
+    list_display = ["assignment", "status", "active_seconds", "submitted_at"]
     list_filter = ["status"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_exclude(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        if obj is not None and selectors.study_results_visible(study=obj.assignment.study):
+            return []
+        return ["pirads", "zone", "side", "likert", "comment"]
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

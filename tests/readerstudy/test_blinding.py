@@ -314,3 +314,18 @@ def test_readers_cannot_reach_study_pages_results_or_other_reads(
     assert c.get(reverse("readerstudy:api-study-list")).status_code == 403
     assert c.get(reverse("readerstudy:api-study-progress", args=[open_study.pk])).status_code == 403
     assert c.get(reverse("readerstudy:api-read-list")).json()["results"] == []
+
+
+def test_admin_shows_scores_only_once_frozen(open_study, junior, admin, client_for):
+    a = session1(open_study, junior)[0]
+    read = services.read_submit(
+        assignment=a, user=junior, data=complete({"comment": "ADMIN-HIDDEN"}), active_seconds=1
+    )
+    admin.is_staff = admin.is_superuser = True
+    admin.save()
+    c = client_for(admin)
+    url = reverse("admin:readerstudy_read_change", args=[read.pk])
+    page = c.get(url)
+    assert page.status_code == 200 and "ADMIN-HIDDEN" not in page.content.decode()
+    services.snapshot_create(study=open_study, user=admin)
+    assert "ADMIN-HIDDEN" in c.get(url).content.decode()
