@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import re
 
 import numpy as np
@@ -132,6 +133,14 @@ def test_reader_reads_a_real_t2_and_submits(page, live_server, study, screenshot
     leveled = wait_pixels_change(page, before)
     assert np.abs(leveled - before).mean() > 0.5
     screenshot(page, "reader-viewer-original")
+    voi = "JSON.stringify(window.mritrusViewer.primary.getProperties().voiRange)"
+    changed = page.evaluate(voi)
+    page.click("#btn-reset")
+    page.wait_for_timeout(200)
+    reset = page.evaluate(voi)
+    preset = page.evaluate("window.mritrusViewer.presets[0]")
+    assert reset != changed
+    assert json.loads(reset) == pytest.approx({"lower": preset["lower"], "upper": preset["upper"]})
 
     # score with the keyboard shortcuts and the comment box, then submit
     page.locator("body").focus()
@@ -216,6 +225,19 @@ def test_fused_arm_opacity_slider_changes_pixels(page, live_server, study, scree
         " window.mritrusViewer.underlay.getCurrentImageIdIndex()]"
     )
     assert indices[0] == indices[1]
+    # zooming (right drag) the T2 zooms the TRUS underneath by the same amount
+    scale = "window.mritrusViewer.{}.getCamera().parallelScale"
+    before = page.evaluate(scale.format("primary"))
+    box = page.locator("#viewport-primary").bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(cx, cy)
+    page.mouse.down(button="right")
+    page.mouse.move(cx, cy + 80, steps=8)
+    page.mouse.up(button="right")
+    page.wait_for_timeout(300)
+    zoomed = page.evaluate(scale.format("primary"))
+    assert zoomed != pytest.approx(before)
+    assert page.evaluate(scale.format("underlay")) == pytest.approx(zoomed)
     screenshot(page, "reader-viewer-fused")
     assert not page.console_errors, page.console_errors
 
