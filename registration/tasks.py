@@ -13,10 +13,3 @@ def registration_job_run(job_pk: int) -> str:
 
     return job_run(job_pk=job_pk, worker_id=worker_identity())
 
-
-@task(queue_name="registration")
-def registration_jobs_recover() -> int:
-    """Re-queue (or fail) jobs whose worker stopped sending heartbeats."""
-    from registration.jobs import jobs_requeue_stale
-
-    return len(jobs_requeue_stale())
