@@ -6,6 +6,7 @@ anything up by a stored UID or a case, so a reader cannot address another series
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -18,36 +19,57 @@ from django.urls import reverse
 from readerstudy.models import AssignmentSeries
 from registration.models import DicomInstance
 
-# Element keywords set to neutral values in every served instance: identity comes only from the
-# reading code, and no description, protocol or comment may tell the arm or the source.
-_BLANKED = (
-    "StudyDescription",
-    "ProtocolName",
-    "StudyID",
-    "AccessionNumber",
-    "ImageComments",
-    "DerivationDescription",
-    "SeriesDescription",
-    "PatientComments",
-    "ReferringPhysicianName",
-    "InstitutionName",
-    "ContentLabel",
-    "ContentDescription",
+# A served instance is rebuilt from this whitelist (image pixel module, geometry, rescale and
+# window) plus the neutral identity below. Nothing else of the stored header reaches a reader:
+# no date, scanner, protocol, description or acquisition parameter could tell the arm or let a
+# reader pair the two arms of one patient.
+KEPT_KEYWORDS = (
+    "SpecificCharacterSet",
+    "SOPClassUID",
+    "Modality",
+    "PatientIdentityRemoved",
+    "SliceThickness",
+    "SpacingBetweenSlices",
+    "InstanceNumber",
+    "ImagePositionPatient",
+    "ImageOrientationPatient",
+    "SliceLocation",
+    "SamplesPerPixel",
+    "PhotometricInterpretation",
+    "Rows",
+    "Columns",
+    "PixelSpacing",
+    "BitsAllocated",
+    "BitsStored",
+    "HighBit",
+    "PixelRepresentation",
+    "BurnedInAnnotation",
+    "WindowCenter",
+    "WindowWidth",
+    "RescaleIntercept",
+    "RescaleSlope",
+    "RescaleType",
+    "PixelData",
+)
+REMAPPED_KEYWORDS = (
+    "SOPInstanceUID",
+    "StudyInstanceUID",
+    "SeriesInstanceUID",
+    "FrameOfReferenceUID",
 )
 
 
-def neutral_overrides(*, view: AssignmentSeries) -> dict[str, str]:
+def neutral_identity(*, view: AssignmentSeries) -> dict[str, Any]:
+    """The attributes every served instance of this view gets, the same in every arm."""
     code = view.assignment.reading_code
-    overrides = dict.fromkeys(_BLANKED, "")
-    overrides.update(
-        {
-            "PatientName": code,
-            "PatientID": code,
-            "SeriesDescription": "T2" if view.series.modality == "MR_T2" else "US",
-            "ImageType": "ORIGINAL\\PRIMARY",
-        }
-    )
-    return overrides
+    return {
+        "PatientName": code,
+        "PatientID": code,
+        "SeriesDescription": "T2" if view.series.modality == "MR_T2" else "US",
+        "SeriesNumber": 1 if view.role == AssignmentSeries.Role.PRIMARY else 2,
+        # Every served series is written by the platform, whatever the arm.
+        "ImageType": ["DERIVED", "SECONDARY"],
+    }
 
 
 def view_instance_get(*, view: AssignmentSeries, object_uid: str) -> DicomInstance:
@@ -57,11 +79,35 @@ def view_instance_get(*, view: AssignmentSeries, object_uid: str) -> DicomInstan
 
 
 def view_instance_bytes(*, view: AssignmentSeries, instance: DicomInstance) -> bytes:
+    """Part 10 bytes of ``instance`` as this view serves it: whitelisted, remapped, neutral."""
+    import pydicom
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import PYDICOM_IMPLEMENTATION_UID
+
     from registration.serving import dicom_instance_bytes
 
-    return dicom_instance_bytes(
-        instance=instance, uid_map=view.uid_map, overrides=neutral_overrides(view=view)
-    )
+    stored = pydicom.dcmread(io.BytesIO(dicom_instance_bytes(instance=instance)))
+    ds = Dataset()
+    for keyword in KEPT_KEYWORDS:
+        element = stored.data_element(keyword)
+        if element is not None:
+            ds[element.tag] = element
+    for keyword in REMAPPED_KEYWORDS:
+        value = str(stored.get(keyword, ""))
+        if value:
+            # A UID missing from the map would be served as stored: refuse instead.
+            setattr(ds, keyword, view.uid_map[value])
+    for keyword, value in neutral_identity(view=view).items():
+        setattr(ds, keyword, value)
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    meta.TransferSyntaxUID = stored.file_meta.TransferSyntaxUID
+    meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
+    ds.file_meta = meta
+    out = io.BytesIO()
+    ds.save_as(out, enforce_file_format=True)
+    return out.getvalue()
 
 
 def _window_presets(view: AssignmentSeries) -> list[dict[str, Any]]:

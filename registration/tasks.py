@@ -12,4 +12,3 @@ def registration_job_run(job_pk: int) -> str:
     from registration.worker import worker_identity
 
     return job_run(job_pk=job_pk, worker_id=worker_identity())
-

@@ -21,6 +21,7 @@ from django.urls import reverse
 
 from readerstudy import services
 from readerstudy.models import Assignment, ReaderStudy
+from readerstudy.serving import KEPT_KEYWORDS, REMAPPED_KEYWORDS, neutral_identity
 from registration.models import Case, DicomInstance
 from tests.readerstudy.builders import complete
 
@@ -228,12 +229,14 @@ def test_served_dicom_is_neutral_and_uses_reading_code(open_study, junior, clien
             for keyword, value in all_strings(ds):
                 assert value not in stored, keyword
                 assert case.case_code not in value, keyword
-                if keyword != "ImageType":  # the DICOM term ORIGINAL\PRIMARY, same in every arm
-                    assert not ARM_WORDS.search(value), (keyword, value)
-                    assert not SECRET_WORDS.search(value), (keyword, value)
-            assert list(ds.ImageType) == ["ORIGINAL", "PRIMARY"]
-            assert ds.SeriesDescription in ("T2", "US")
-            assert "PatientBirthDate" not in ds or not ds.PatientBirthDate
+                assert not ARM_WORDS.search(value), (keyword, value)
+                assert not SECRET_WORDS.search(value), (keyword, value)
+            assert list(ds.ImageType) == ["DERIVED", "SECONDARY"]
+            assert ds.SeriesDescription == ("T2" if view.series.modality == "MR_T2" else "US")
+            assert ds.SeriesNumber == (1 if view.role == "primary" else 2)
+            # nothing that could pair the two arms of one patient: no dates, no age or size
+            for keyword in ("StudyDate", "SeriesDate", "ContentDate", "StudyTime", "PatientAge"):
+                assert not ds.get(keyword), keyword
 
 
 def test_manifest_and_urls_use_only_remapped_uids(open_study, junior, client_for):
@@ -278,6 +281,8 @@ def test_two_arms_of_one_patient_have_unrelated_dicom_uids(open_study, junior, c
     ):
         assert ds1.get(keyword) != ds2.get(keyword), keyword
     assert ds1.PatientID != ds2.PatientID
+    # the same header layout in both arms: no attribute present in one arm only
+    assert set(ds1.dir()) == set(ds2.dir())
 
 
 # --- rule 4: results hidden --------------------------------------------------------------------------
@@ -329,3 +334,59 @@ def test_admin_shows_scores_only_once_frozen(open_study, junior, admin, client_f
     assert page.status_code == 200 and "ADMIN-HIDDEN" not in page.content.decode()
     services.snapshot_create(study=open_study, user=admin)
     assert "ADMIN-HIDDEN" in c.get(url).content.decode()
+
+
+def test_real_prostatex_served_to_reader_carries_no_source_identifier(
+    shared_data, tmp_path, coordinator, junior, client_for
+):
+    """Rule 2 on real data: import the ProstateX T2, read it as a reader, compare with the input."""
+    import shutil
+
+    from registration.models import Cohort
+    from registration.services import cohort_import
+
+    source = shared_data / "prostatex-0000-dicom" / "4.000000-t2tsetra-00702"
+    shutil.copytree(source, tmp_path / "in" / "t2")
+    (tmp_path / "in" / "manifest.csv").write_text("case_code,reference_pirads,mr_t2\nPX01,4,t2\n")
+    run = cohort_import(path=tmp_path / "in", cohort_name="ProstateX blinding", user=coordinator)
+    assert run.accepted == 1, run.report
+    study = services.study_create(
+        name="PX",
+        cohort=Cohort.objects.get(name="ProstateX blinding"),
+        created_by=coordinator,
+        arm_kinds=["original"],
+        readers=[junior],
+        washout_days=0,
+    )
+    services.study_worklists_generate(study=study, user=coordinator)
+    services.study_open(study=study, user=coordinator)
+    original = pydicom.dcmread(sorted(source.iterdir())[0], stop_before_pixels=True)
+    secrets_in_source = {
+        str(original.get(k))
+        for k in (
+            "PatientName",
+            "PatientID",
+            "StudyInstanceUID",
+            "SeriesInstanceUID",
+            "FrameOfReferenceUID",
+            "AccessionNumber",
+            "StudyDate",
+            "PatientBirthDate",
+            "InstitutionName",
+        )
+        if original.get(k) not in (None, "")
+    }
+    assert secrets_in_source  # the fixture does carry identifiers to look for
+    c = client_for(junior)
+    a = Assignment.objects.get(study=study)
+    view = a.views.get()
+    for image_id in manifest(c, a)["imageIds"]:
+        ds = pydicom.dcmread(io.BytesIO(c.get(wado_url(image_id)).content))
+        values = {v for _, v in all_strings(ds)}
+        assert not values & secrets_in_source
+        assert "PX01" not in " ".join(values)
+        assert ds.PatientID == a.reading_code
+        served = set(ds.dir())
+        allowed = set(KEPT_KEYWORDS) | set(REMAPPED_KEYWORDS) | set(neutral_identity(view=view))
+        assert served <= allowed, served - allowed
+        assert not {"Manufacturer", "StudyDate", "ProtocolName", "EchoTime"} & served
