@@ -180,6 +180,14 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    # Several models have a `status` field with their own choices; name each enum in the schema.
+    "ENUM_NAME_OVERRIDES": {
+        "SideEnum": "registration.models.Case.Side",
+        "ImportRunStatusEnum": "registration.models.ImportRun.Status",
+        "RegistrationJobStatusEnum": "registration.models.RegistrationJob.Status",
+        "ReaderStudyStatusEnum": "readerstudy.models.ReaderStudy.Status",
+        "ReadStatusEnum": "readerstudy.models.Read.Status",
+    },
 }
 
 # Production hardening: on unless DEBUG; `manage.py check --deploy` passes with

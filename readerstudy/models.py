@@ -12,6 +12,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from registration.models import Case
+
 
 class ReaderStudy(models.Model):
     class Status(models.TextChoices):
@@ -194,11 +196,8 @@ class Read(models.Model):
         TZ = "tz", "Transition zone"
         NONE = "none", "None"
 
-    class Side(models.TextChoices):
-        LEFT = "left", "Left"
-        RIGHT = "right", "Right"
-        BILATERAL = "bilateral", "Bilateral"
-        NONE = "none", "None"
+    # The same choices as the biopsy side, so side agreement compares like with like.
+    Side = Case.Side
 
     # One read per reader × case × arm follows from one assignment per reader × arm × case.
     assignment = models.OneToOneField(Assignment, on_delete=models.CASCADE, related_name="read")

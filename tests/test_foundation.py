@@ -19,6 +19,8 @@ def test_check_deploy_passes_with_production_variables(tmp_path):
         "MRITRUS_VAR_DIR": str(tmp_path),
     }
     env.pop("DJANGO_DEBUG", None)
+    # Set for the Playwright tests in this process; a deployment never has it.
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     out = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=ROOT,

@@ -9,7 +9,7 @@ import pytest
 from accounts.factories import UserFactory
 from registration import jobs
 from registration.models import RegistrationJob
-from tests.browser.conftest import browser, login, page, screenshot  # noqa: F401
+from tests.browser.conftest import login
 from tests.jobs.cases import case_make, cohort_make
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 BAR = "document.querySelector('progress.cohort-progress')"
 
 
-def test_register_all_progress_and_qc_in_the_browser(page, live_server, screenshot):  # noqa: F811
+def test_register_all_progress_and_qc_in_the_browser(page, live_server, screenshot):
     UserFactory(username="coord", role="coordinator", reader_level="", years_experience=None)
     cohort = cohort_make()
     cases = [case_make(cohort, f"B{i}", seed=i, landmarks=False) for i in range(2)]
