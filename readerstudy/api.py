@@ -165,24 +165,28 @@ class StudyViewSet(
 
     @extend_schema(request=None, responses=StudySerializer)
     @action(detail=True, methods=["post"])
-    def generate(self, request: Request, pk: str | None = None) -> Response:
+    def generate(
+        self, request: Request, pk: str | None = None, format: str | None = None
+    ) -> Response:
         """Generate the fully crossed, counterbalanced worklists (draft studies only)."""
         return self._act(lambda s: services.study_worklists_generate(study=s, user=request.user))
 
     @extend_schema(request=None, responses=StudySerializer)
     @action(detail=True, methods=["post"])
-    def open(self, request: Request, pk: str | None = None) -> Response:
+    def open(self, request: Request, pk: str | None = None, format: str | None = None) -> Response:
         return self._act(lambda s: services.study_open(study=s, user=request.user))
 
     @extend_schema(request=None, responses=StudySerializer)
     @action(detail=True, methods=["post"])
-    def lock(self, request: Request, pk: str | None = None) -> Response:
+    def lock(self, request: Request, pk: str | None = None, format: str | None = None) -> Response:
         """Freeze the reads and take a snapshot."""
         return self._act(lambda s: services.study_lock(study=s, user=request.user))
 
     @extend_schema(request=None, responses=SnapshotSerializer)
     @action(detail=True, methods=["post"])
-    def snapshot(self, request: Request, pk: str | None = None) -> Response:
+    def snapshot(
+        self, request: Request, pk: str | None = None, format: str | None = None
+    ) -> Response:
         study = self.get_object()
         try:
             snap = services.snapshot_create(study=study, user=request.user)
@@ -192,7 +196,9 @@ class StudyViewSet(
 
     @extend_schema(responses=ProgressSerializer(many=True))
     @action(detail=True, methods=["get"])
-    def progress(self, request: Request, pk: str | None = None) -> Response:
+    def progress(
+        self, request: Request, pk: str | None = None, format: str | None = None
+    ) -> Response:
         """Per reader and arm: reads submitted of total, median time, last activity (no scores)."""
         rows = selectors.study_progress(study=self.get_object())
         return Response(ProgressSerializer(rows, many=True).data)
@@ -297,13 +303,17 @@ class WorklistViewSet(viewsets.ReadOnlyModelViewSet):
 
     @extend_schema(request=ScoresSerializer, responses=OwnReadSerializer)
     @action(detail=True, methods=["post"])
-    def draft(self, request: Request, token: str | None = None) -> Response:
+    def draft(
+        self, request: Request, token: str | None = None, format: str | None = None
+    ) -> Response:
         """Save a draft (partial scores allowed) and credit active reading seconds."""
         return self._write(request, submit=False)
 
     @extend_schema(request=ScoresSerializer, responses=OwnReadSerializer)
     @action(detail=True, methods=["post"])
-    def submit(self, request: Request, token: str | None = None) -> Response:
+    def submit(
+        self, request: Request, token: str | None = None, format: str | None = None
+    ) -> Response:
         """Submit the read (all scores required); it becomes read-only."""
         return self._write(request, submit=True)
 
@@ -368,7 +378,10 @@ class ReadViewSet(viewsets.ReadOnlyModelViewSet):
             study = self.request.query_params.get("study")
             return qs.filter(assignment__study_id=study) if study and study.isdigit() else qs
         if user_is_reader(user):
-            return qs.filter(assignment__reader__user=user)
+            # Only the reads of their own assignments in studies open now (like the worklist).
+            return qs.filter(
+                assignment__reader__user=user, assignment__study__status=ReaderStudy.Status.OPEN
+            )
         return qs.none()
 
     def get_serializer_class(self) -> type[serializers.BaseSerializer]:
@@ -396,7 +409,9 @@ class ReadViewSet(viewsets.ReadOnlyModelViewSet):
 
     @extend_schema(request=ReopenSerializer, responses=CoordinatorReadSerializer)
     @action(detail=True, methods=["post"])
-    def reopen(self, request: Request, pk: str | None = None) -> Response:
+    def reopen(
+        self, request: Request, pk: str | None = None, format: str | None = None
+    ) -> Response:
         """Coordinator: make a submitted read editable again (audited with the reason)."""
         if not user_is_coordinator(request.user):
             raise PermissionDenied("coordinators only")
