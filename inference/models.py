@@ -70,6 +70,7 @@ def checkpoint_save(
     os.close(fd)
     try:
         torch.save(payload, tmp)
+        os.chmod(tmp, 0o644)  # mkstemp makes it owner-only; workers may run as another user
         os.replace(tmp, p)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -128,6 +128,8 @@ def registry_register(
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         json.dump(reg, fh, indent=2, sort_keys=True)
         fh.write("\n")
+    # mkstemp makes the file owner-only; workers may run as another user.
+    os.chmod(tmp, 0o644)
     os.replace(tmp, directory / REGISTRY_FILE)
     return reg
 
