@@ -210,6 +210,7 @@ class RegistrationJobSerializer(serializers.ModelSerializer):
             "model_name",
             "model_checkpoint",
             "model_sha256",
+            "model_synthetic_training",
             "code_version",
             "stage_seconds",
             "metrics",

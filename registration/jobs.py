@@ -681,6 +681,12 @@ def _outputs_commit(
                 model_name=str(model.get("name", job.method))[:100],
                 model_checkpoint=str(model.get("checkpoint", ""))[:200],
                 model_sha256=str(model.get("sha256", ""))[:64],
+                model_synthetic_training=bool(
+                    model.get("synthetic_training")
+                    or any(
+                        s.get("synthetic_training") for s in model.get("segmentation", {}).values()
+                    )
+                ),
                 code_version=str(model.get("code_version", ""))[:64],
                 error="",
                 traceback="",

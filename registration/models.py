@@ -237,6 +237,9 @@ class RegistrationJob(models.Model):
     model_name = models.CharField(max_length=100, blank=True)
     model_checkpoint = models.CharField(max_length=200, blank=True)
     model_sha256 = models.CharField(max_length=64, blank=True)
+    model_synthetic_training = models.BooleanField(
+        default=False, help_text="The network (or segmenter) used was trained on simulated data."
+    )
     code_version = models.CharField(max_length=64, blank=True)
     stage_seconds = models.JSONField(default=dict, blank=True)
     metrics = models.JSONField(default=dict, blank=True)

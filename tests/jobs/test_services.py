@@ -83,7 +83,18 @@ def test_job_run_writes_every_output(case, coordinator):
     assert "hd95_after" in m and m["folding_fraction"] == 0.0
     assert {"resample", "initial", "metrics", "writing outputs"} <= set(job.stage_seconds)
     assert job.model_name == "initial-alignment" and job.code_version
+    assert job.model_checkpoint == "" and job.model_synthetic_training is False
     assert tmp_entries() == []
+
+
+def test_job_names_the_shipped_checkpoint_and_its_simulated_training(case):
+    from inference.registry import checkpoint_resolve
+
+    shipped = checkpoint_resolve(kind="rern")
+    job = jobs.job_create(case=case, method="rern", user=None)
+    assert run(job) == "succeeded"
+    assert job.model_checkpoint == shipped.key and job.model_sha256 == shipped.sha256
+    assert job.model_synthetic_training is True
 
 
 def test_rerun_replaces_outputs_whole(case):
