@@ -1,8 +1,8 @@
 """Training/evaluation data: DeepReg paired folders, NIfTI image+mask folders, simulated pairs.
 
 Every registration pair goes through the same numpy stages as :func:`inference.pipeline.register_case`
-before it reaches a network (MR resampled onto the TRUS grid, initial gland alignment), so networks are
-trained on exactly the input distribution they see at inference.
+before it reaches a network (frame alignment from the gland labels, the MR sampled once onto the TRUS
+grid through it), so networks are trained on exactly the input distribution they see at inference.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from numpy.typing import NDArray
 from scipy import ndimage
 
 from inference import metrics as M
+from inference.geometry import frame_align, mr_sample, points_mr_to_us
 from inference.io import deepreg_label_split, label_load, volume_load
-from inference.pipeline import _moving_points_on_fixed, initial_alignment
-from inference.preprocess import intensity_normalise, volume_resample, volume_warp
+from inference.preprocess import intensity_normalise
 
 __all__ = [
     "PreparedPair",
@@ -76,15 +76,16 @@ def _stem(p: Path) -> str:
     return p.stem
 
 
-def deepreg_pairs(folder: str | os.PathLike[str], *, geometry: str = "resize") -> Iterator[RawPair]:
+def deepreg_pairs(folder: str | os.PathLike[str], *, geometry: str = "affine") -> Iterator[RawPair]:
     """Pairs from a µ-RegPro / DeepReg paired folder.
 
     Layout: ``moving_images/``, ``fixed_images/``, ``moving_labels/``, ``fixed_labels/`` with the same
     file names; labels are 4-D (channel 0 gland, channels 1.. landmarks) or 3-D gland labels.
 
-    ``geometry="resize"`` (the DeepReg convention, for files whose affines are not physically meaningful)
-    gives the moving image the fixed image's affine scaled to its own shape, so resampling is a plain
-    resize onto the fixed grid; ``"affine"`` trusts the files' affines.
+    ``geometry="affine"`` (default) trusts the files' affines, each image in its own frame: the
+    registration aligns them from the gland labels, orientation included. ``"resize"`` (the old
+    DeepReg convention, only for files whose affines are meaningless) gives the moving image the fixed
+    image's axes scaled to its own shape; it ignores orientation, so it can mirror and squeeze the MR.
     """
     root = Path(folder)
     needed = ["moving_images", "fixed_images", "moving_labels", "fixed_labels"]
@@ -126,21 +127,30 @@ def simulated_pairs(
 ) -> Iterator[RawPair]:
     """Pairs from :func:`inference.simulate.simulate_pair` (always ``synthetic=True``).
 
-    ``source``: None (parametric phantom) or a folder with ``prostate_T2_1.nii.gz`` and
-    ``prostate_segm_1.nii.gz`` (the Yale T2 layout) whose anatomy is deformed.
+    ``source``: None (parametric phantom); a folder with ``prostate_T2_1.nii.gz`` and
+    ``prostate_segm_1.nii.gz`` (the Yale T2 layout); or ``promise12:<which>`` with ``which`` =
+    ``training``, ``heldout`` or case names (pair ``i`` uses gland ``i mod n``).
     """
     from inference import simulate
 
-    src = None
-    if source:
+    srcs: list[Any] = [None]
+    label = "phantom"
+    if source and source.startswith("promise12:"):
+        srcs = list(simulate.sim_sources_promise12(source.split(":", 1)[1]))
+        label = "promise12"
+    elif source:
         folder = Path(source)
-        src = simulate.SimSource.from_files(
-            folder / "prostate_T2_1.nii.gz", folder / "prostate_segm_1.nii.gz"
-        )
-    for seed in seeds:
+        srcs = [
+            simulate.SimSource.from_files(
+                folder / "prostate_T2_1.nii.gz", folder / "prostate_segm_1.nii.gz"
+            )
+        ]
+        label = "yale"
+    for i, seed in enumerate(seeds):
+        src = srcs[i % len(srcs)]
         sp = simulate.simulate_pair(seed=int(seed), source=src, **kwargs)
         yield RawPair(
-            name=f"sim-{'yale' if source else 'phantom'}-{seed}",
+            name=f"sim-{label}-{sp.source}-{seed}" if src is not None else f"sim-{label}-{seed}",
             mr=np.asarray(sp.mr, dtype=np.float32),
             mr_affine=np.asarray(sp.mr_affine, dtype=np.float64),
             us=np.asarray(sp.us, dtype=np.float32),
@@ -150,7 +160,7 @@ def simulated_pairs(
             mr_landmarks=np.asarray(sp.mr_landmarks, dtype=np.uint8),
             us_landmarks=np.asarray(sp.us_landmarks, dtype=np.uint8),
             synthetic=True,
-            source=f"inference.simulate seed={seed} source={'yale' if source else 'phantom'}",
+            source=f"inference.simulate seed={seed} source={sp.source}",
         )
 
 
@@ -172,33 +182,42 @@ def _resize(arr: NDArray[np.generic], shape: Sequence[int], order: int) -> NDArr
 
 
 def pair_prepare(pair: RawPair, *, shape: Sequence[int] | None = None) -> PreparedPair:
-    """Resample, align (centroid + affine on gland labels) and resize one pair to ``shape``.
+    """Align the frames (gland labels), sample the MR onto the TRUS grid and resize to ``shape``.
 
-    Landmark centroids are returned in network-grid voxel coordinates for TRE during validation.
+    Landmark centroids are returned in network-grid voxel coordinates for TRE during validation:
+    fixed ones where they are, moving ones where the aligned MR shows them (mapped as points).
     """
     if pair.mr_label is None or pair.us_label is None:
         raise ValueError(f"pair {pair.name!r} needs gland labels on both sides for training")
     us_shape = tuple(int(v) for v in pair.us.shape)
     out_shape = tuple(int(v) for v in (shape or us_shape))
     spacing = M.spacing_from_affine(pair.us_affine)
-    mr_on_us = volume_resample(pair.mr, pair.mr_affine, us_shape, pair.us_affine, order=1)
-    lab_on_us = volume_resample(pair.mr_label, pair.mr_affine, us_shape, pair.us_affine, order=0)
-    disp, _, _ = initial_alignment(mr_label=lab_on_us, us_label=pair.us_label, spacing=spacing)
-    moving = intensity_normalise(volume_warp(mr_on_us, disp))
+    world = frame_align(
+        mr_label=pair.mr_label,
+        mr_affine=pair.mr_affine,
+        us_label=pair.us_label,
+        us_affine=pair.us_affine,
+    ).matrix
+    geo: dict[str, Any] = {
+        "mr_affine": pair.mr_affine,
+        "us_shape": us_shape,
+        "us_affine": pair.us_affine,
+    }
+    moving = intensity_normalise(mr_sample(pair.mr, **geo, world=world))
+    mlab = mr_sample(pair.mr_label, **geo, world=world)
     fixed = intensity_normalise(pair.us)
-    mlab = volume_warp(lab_on_us, disp)
     scale = np.array([(o - 1) / max(u - 1, 1) for o, u in zip(out_shape, us_shape)])
     fpts: dict[int, NDArray[np.float64]] = {}
     mpts: dict[int, NDArray[np.float64]] = {}
     if pair.mr_landmarks is not None and pair.us_landmarks is not None:
-        fpts_us = M.landmark_centroids(pair.us_landmarks)
-        mpts_us = _moving_points_on_fixed(pair.mr_landmarks, pair.mr_affine, pair.us_affine)
-        # the network sees the aligned MR: carry moving points back through the initial alignment,
-        # i.e. find q with q + u0(q) = m; u0 is affine, so solve it exactly from three samples.
-        lin, off = _affine_of_field(disp)
-        for k, m in mpts_us.items():
-            mpts[k] = np.linalg.solve(lin, m - off) * scale
-        fpts = {k: v * scale for k, v in fpts_us.items()}
+        fpts = {k: v * scale for k, v in M.landmark_centroids(pair.us_landmarks).items()}
+        cents = M.landmark_centroids(pair.mr_landmarks)
+        if cents:
+            ids = sorted(cents)
+            a = pair.mr_affine
+            world_pts = np.array([a[:3, :3] @ cents[k] + a[:3, 3] for k in ids])
+            mapped = points_mr_to_us(world_pts, world=world, us_affine=pair.us_affine)
+            mpts = {k: mapped[i] * scale for i, k in enumerate(ids)}
     net_spacing = tuple(float(s / z) for s, z in zip(spacing, scale))
     return PreparedPair(
         name=pair.name,
@@ -210,17 +229,6 @@ def pair_prepare(pair: RawPair, *, shape: Sequence[int] | None = None) -> Prepar
         fixed_points=fpts,
         moving_points=mpts,
     )
-
-
-def _affine_of_field(disp: NDArray[np.float32]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Recover ``q -> q + u(q) = L q + o`` from an affine displacement field."""
-    o = disp[:, 0, 0, 0].astype(np.float64)
-    lin = np.eye(3)
-    for a in range(3):
-        idx = [0, 0, 0]
-        idx[a] = 1
-        lin[:, a] += disp[:, idx[0], idx[1], idx[2]] - o
-    return lin, o
 
 
 def segmentation_folder(

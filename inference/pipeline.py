@@ -1,57 +1,52 @@
 """``register_case``: the one MR→TRUS registration entry point used by the workers and the CLIs.
 
+The MR and the TRUS come from different machines and share no frame of reference: the TRUS affine
+is the probe's frame. Geometry (:mod:`inference.geometry`): TRUS voxel ``p`` ↦ MR voxel
+``q(p) = A_mr⁻¹ · W · A_us · (p + u(p))``, and every output is ONE sampling of the original MR
+through ``q`` (zero outside the MR).
+
 Stages (each timed in ``RegistrationResult.stage_seconds``; ``should_cancel`` is checked between them):
 
-1. ``resample``  — MR, its gland label and landmark centroids onto the TRUS grid through the affines.
-2. ``segment``   — gland labels by the attention U-Nets when a label is missing and a model exists.
-3. ``initial``   — centroid alignment of the gland labels, then a moment-matched affine (kept only
-   when it raises the Dice). numpy only.
-4. ``network``   — RERN (or LocalNet) on the initially aligned pair (methods ``rern``, ``rern+io``,
-   ``localnet``).
-5. ``refine``    — instance optimisation: Adam on a coarse displacement grid minimising
-   ``DiceLoss(warp(L_mr), L_us) + λ·BendingEnergy`` on the pair's own gland labels (``rern+io``, ``io``).
-   Needs no trained weights.
-6. ``metrics``   — DSC/HD95/accuracy/precision/recall before (affine resampling only) and after, TRE
-   from landmark centroids, folding fraction.
+1. ``segment``  — gland labels by the attention U-Nets where a label is missing.
+2. ``initial``  — the frame alignment ``W`` (rigid, then affine) from the two gland labels, each in
+   its own frame. numpy only.
+3. ``network``  — RERN (or LocalNet) on the MR sampled through ``W`` and the TRUS (``rern``,
+   ``rern+io``, ``localnet``): its field is ``u``.
+4. ``refine``   — instance optimisation of ``u`` on the gland labels (``rern+io``, ``io``).
+5. ``metrics``  — DSC/HD95/accuracy/precision/recall and TRE at the initial alignment
+   (``*_initial``) and after (``*_after``), folding; then the quality checks.
 
-The displacement is ``(3, X, Y, Z)`` in TRUS-grid voxels: ``warped(p) = mr_on_us(p + u(p))``.
-``method="initial"`` never imports torch, so it is safe and fast in any process.
+Quality checks end the registration with :class:`RegistrationFailed` (a message for people) rather
+than a result that looks like a success: an empty gland, gland volumes that cannot be the same
+gland, an initial alignment or a final Dice below ``min_dsc``, folding above ``max_folding``.
+With ``guard`` (default) a deformable stage that lowers the gland Dice is dropped for the initial
+alignment, with a note. Metrics say what they were measured against (:attr:`metrics_basis`).
+``method="initial"`` with both labels given never imports torch.
 """
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import ndimage
 
 from inference import metrics as M
-from inference.preprocess import (
-    ENHANCEMENTS,
-    intensity_enhance,
-    intensity_normalise,
-    volume_resample,
-    volume_warp,
-)
-from inference.registry import CheckpointError, checkpoint_resolve, code_version
-
-if TYPE_CHECKING:
-    import torch
+from inference.case_metrics import basis_describe, case_metrics
+from inference.geometry import FrameAlignment, frame_align, mr_sample
+from inference.preprocess import ENHANCEMENTS, intensity_enhance, intensity_normalise
+from inference.registry import CheckpointError, code_version
 
 __all__ = [
     "METHODS",
     "RegistrationCancelled",
     "RegistrationConfig",
+    "RegistrationFailed",
     "RegistrationResult",
     "case_metrics",
-    "displacement_compose",
-    "initial_alignment",
-    "instance_optimise",
     "register_case",
 ]
 
@@ -63,6 +58,10 @@ class RegistrationCancelled(Exception):
     """Raised by :func:`register_case` when ``should_cancel()`` returns True between stages."""
 
 
+class RegistrationFailed(Exception):
+    """The registration ran but its result is not trustworthy; ``str(exc)`` says why, for people."""
+
+
 @dataclass(frozen=True)
 class RegistrationConfig:
     """How to register one case.
@@ -70,13 +69,16 @@ class RegistrationConfig:
     Attributes:
         method: ``initial`` | ``rern`` | ``rern+io`` (default) | ``localnet`` | ``io``.
         checkpoint: registry key or ``.pt`` path of the network; None = registry default.
-        affine_init: try the moment-matched affine after the centroid alignment.
+        affine_init: allow the affine (scaled) frame alignment after the rigid one.
         segment_missing: segment missing gland labels when a segmentation model is registered.
         enhance: contrast options applied to both images before the network (``histeq``, ``gamma``,
             ``laplacian``), for external cohorts.
-        io_steps, io_learning_rate, io_bending_weight, io_grid_stride, io_downsample: instance
-            optimisation settings (Adam steps, step size in voxels, bending-energy weight, control-point
-            spacing in working-grid voxels, working-grid downsampling factor).
+        io_*: instance optimisation settings (Adam steps, step size in voxels, bending-energy weight,
+            control-point spacing in working-grid voxels, working-grid downsampling factor).
+        min_dsc: the gland Dice below which the initial alignment or the result counts as failed.
+        max_folding: the largest fraction of folded voxels (Jacobian ≤ 0) accepted.
+        guard: drop a deformable stage that lowers the gland Dice (keep the initial alignment).
+        max_rotation_deg: the largest tilt between the two frames that the alignment searches.
         device: ``auto`` (CUDA when present), ``cpu`` or ``cuda``.
         num_threads: torch CPU threads during the call (None = leave as is).
         seed: seeds torch for reproducible refinement.
@@ -92,6 +94,10 @@ class RegistrationConfig:
     io_bending_weight: float = 30.0
     io_grid_stride: int = 4
     io_downsample: int = 2
+    min_dsc: float = 0.6
+    max_folding: float = 0.01
+    guard: bool = True
+    max_rotation_deg: float = 30.0
     device: str = "auto"
     num_threads: int | None = None
     seed: int = 0
@@ -108,23 +114,35 @@ class RegistrationConfig:
             raise ValueError("io_learning_rate must be > 0 and io_bending_weight >= 0")
         if self.num_threads is not None and self.num_threads < 1:
             raise ValueError(f"num_threads must be >= 1, got {self.num_threads}")
+        if not 0.0 <= self.min_dsc < 1.0 or not 0.0 <= self.max_folding <= 1.0:
+            raise ValueError("min_dsc must be in [0, 1) and max_folding in [0, 1]")
 
 
 @dataclass
 class RegistrationResult:
-    """Output of :func:`register_case`; all volumes are on the TRUS grid (``affine``)."""
+    """Output of :func:`register_case`; all volumes are on the TRUS grid (``affine``).
+
+    ``world`` (4×4, TRUS world → MR world) and ``displacement`` ``(3, X, Y, Z)`` (TRUS voxels) are the
+    whole transform: ``warped_mr(p) = MR(A_mr⁻¹ · world · affine · (p + displacement(p)))``.
+    ``mr_initial`` is the MR through ``world`` alone. ``label_source`` says, per side, whether the
+    gland label was ``given`` or ``segmented``; ``metrics_basis`` says it in words.
+    """
 
     displacement: Float32
     warped_mr: Float32
     warped_mr_label: NDArray[np.uint8] | None
-    mr_on_us: Float32
+    mr_initial: Float32
     affine: NDArray[np.float64]
+    world: NDArray[np.float64]
     metrics: dict[str, float]
     stage_seconds: dict[str, float]
     model: dict[str, Any]
-    mr_label_on_us: NDArray[np.uint8] | None = None
     us_label: NDArray[np.uint8] | None = None
+    mr_label_initial: NDArray[np.uint8] | None = None
+    label_source: dict[str, str] = field(default_factory=dict)
+    metrics_basis: str = ""
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 ProgressFn = Callable[[str, float], None]
@@ -155,276 +173,121 @@ def _check_same_grid(name: str, arr: Any | None, shape: tuple[int, ...]) -> None
         )
 
 
-# ---------------------------------------------------------------------------------------------
-# initial alignment (numpy)
+def _volume_ml(label: NDArray[np.generic], affine: NDArray[np.float64]) -> float:
+    return float(np.count_nonzero(label)) * abs(float(np.linalg.det(affine[:3, :3]))) / 1000.0
 
 
-def _centroid_mm(mask: NDArray[np.bool_], spacing: NDArray[np.float64]) -> NDArray[np.float64]:
-    return np.asarray(ndimage.center_of_mass(mask), dtype=np.float64) * spacing
-
-
-def _cov_mm(mask: NDArray[np.bool_], spacing: NDArray[np.float64]) -> NDArray[np.float64]:
-    pts = np.argwhere(mask).astype(np.float64) * spacing
-    return np.asarray(np.cov(pts, rowvar=False)) + np.eye(3) * 1e-6
-
-
-def _sqrtm(c: NDArray[np.float64], power: float) -> NDArray[np.float64]:
-    w, v = np.linalg.eigh(c)
-    return np.asarray((v * np.power(np.maximum(w, 1e-9), power)) @ v.T)
-
-
-def _affine_field(
-    linear_vox: NDArray[np.float64], offset_vox: NDArray[np.float64], shape: tuple[int, ...]
-) -> Float32:
-    """Displacement of ``q = L p + o``: ``u(p) = (L − I) p + o``."""
-    grid = np.indices(shape, dtype=np.float64).reshape(3, -1)
-    disp = (linear_vox - np.eye(3)) @ grid + offset_vox[:, None]
-    return disp.reshape(3, *shape).astype(np.float32)
-
-
-def initial_alignment(
-    *,
-    mr_label: NDArray[np.generic],
-    us_label: NDArray[np.generic],
-    spacing: tuple[float, float, float],
-    use_affine: bool = True,
-) -> tuple[Float32, NDArray[np.float64], str]:
-    """Centroid, then moment-matched affine alignment of two gland labels on the same (TRUS) grid.
-
-    The fixed (TRUS) point ``x`` (mm) maps to ``y = M (x − c_us) + c_mr`` with
-    ``M = C_mr^{1/2} C_us^{-1/2}`` (covariance matching; eigenvalues of M clamped to [0.7, 1.4]).
-    The affine is kept only when it gives a higher Dice than the centroid shift.
-
-    Returns:
-        ``(displacement (3, X, Y, Z), voxel linear part L (3, 3), kind "centroid"|"affine"|"none")``.
-    """
-    m = np.asarray(mr_label) > 0
-    f = np.asarray(us_label) > 0
-    shape = f.shape
-    eye = np.eye(3)
-    if not m.any() or not f.any():
-        return np.zeros((3, *shape), dtype=np.float32), eye, "none"
-    s = np.asarray(spacing, dtype=np.float64)
-    c_m, c_f = _centroid_mm(m, s), _centroid_mm(f, s)
-    shift_vox = (c_m - c_f) / s
-    best = _affine_field(eye, shift_vox, shape)
-    best_l, kind = eye, "centroid"
-    best_dsc = M.dice(volume_warp(m.astype(np.float32), best) > 0.5, f)
-    if use_affine and m.sum() >= 10 and f.sum() >= 10:
-        mat = _sqrtm(_cov_mm(m, s), 0.5) @ _sqrtm(_cov_mm(f, s), -0.5)
-        w, v = np.linalg.eigh((mat + mat.T) / 2)
-        mat = (v * np.clip(w, 0.7, 1.4)) @ v.T
-        lin_vox = np.diag(1 / s) @ mat @ np.diag(s)
-        off_vox = (c_m - mat @ c_f) / s
-        cand = _affine_field(lin_vox, off_vox, shape)
-        dsc = M.dice(volume_warp(m.astype(np.float32), cand) > 0.5, f)
-        if dsc > best_dsc:
-            best, best_l, kind = cand, lin_vox, "affine"
-    return best, best_l, kind
-
-
-# ---------------------------------------------------------------------------------------------
-# torch stages (imported lazily so that method="initial" stays numpy-only)
-
-
-def _to_tensor(arr: NDArray[np.generic], device: torch.device) -> torch.Tensor:
-    import torch
-
-    return torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))[None, None].to(device)
-
-
-def _network_stage(
-    *,
-    kind: str,
-    checkpoint: str | None,
-    moving: Float32,
-    fixed: Float32,
-    device_name: str,
-) -> tuple[Float32, dict[str, Any]]:
-    """Run RERN/LocalNet on its training grid and return the field on the TRUS grid (voxels)."""
-    import torch
-    import torch.nn.functional as F
-
-    from inference.models import checkpoint_load, device_pick
-
-    info = checkpoint_resolve(kind=kind, key_or_path=checkpoint)
-    device = device_pick(device_name)
-    model, meta = checkpoint_load(info, device=device)
-    shape = moving.shape
-    net_shape = tuple(int(v) for v in (meta.get("input_shape") or shape))
-    x = torch.cat([_to_tensor(moving, device), _to_tensor(fixed, device)], dim=1)
-    if net_shape != shape:
-        x = F.interpolate(x, size=net_shape, mode="trilinear", align_corners=True)
-    with torch.no_grad():
-        ddf = model(x)
-    if net_shape != shape:
-        ddf = F.interpolate(ddf, size=shape, mode="trilinear", align_corners=True)
-        scale = torch.tensor(
-            [(s - 1) / max(n - 1, 1) for s, n in zip(shape, net_shape)], device=ddf.device
+def _labels_check(mr_ml: float, us_ml: float, source: dict[str, str]) -> None:
+    how = {s: ("segmented" if source.get(s) == "segmented" else "given") for s in ("mr", "us")}
+    if mr_ml <= 0:
+        raise RegistrationFailed(f"No prostate gland in the MRI ({how['mr']} label is empty).")
+    if us_ml <= 0:
+        raise RegistrationFailed(f"No prostate gland in the TRUS ({how['us']} label is empty).")
+    ratio = us_ml / mr_ml
+    if not 0.5 <= ratio <= 2.0:
+        raise RegistrationFailed(
+            f"The gland volumes disagree: {mr_ml:.1f} mL in the MRI ({how['mr']} label) and "
+            f"{us_ml:.1f} mL in the TRUS ({how['us']} label) cannot be the same gland; check the "
+            "segmentations before registering."
         )
-        ddf = ddf * scale.view(1, 3, 1, 1, 1)
-    info_out = {
-        "name": meta["architecture"],
-        "checkpoint": info.key,
-        "sha256": info.sha256,
-        "code_version": meta.get("code_version", ""),
-        "synthetic_training": bool(meta.get("training_data", {}).get("synthetic", False)),
-        "training_data": meta.get("training_data", {}),
-        "validation": meta.get("validation", {}),
-    }
-    return ddf[0].cpu().numpy().astype(np.float32), info_out
 
 
-def instance_optimise(
+def _segment_missing(
     *,
-    mr_label: NDArray[np.generic],
-    us_label: NDArray[np.generic],
-    initial: Float32,
-    steps: int,
-    learning_rate: float,
-    bending_weight: float,
-    grid_stride: int,
-    downsample: int,
-    device_name: str = "cpu",
-    seed: int = 0,
+    cfg: RegistrationConfig,
+    images: dict[str, tuple[NDArray[np.generic], NDArray[np.float64]]],
+    labels: dict[str, NDArray[np.uint8] | None],
+    source: dict[str, str],
+    notes: list[str],
+    warnings: list[str],
+) -> dict[str, Any]:
+    from inference.stages import segment_stage
+
+    used: dict[str, Any] = {}
+    for side, modality in (("mr", "mri"), ("us", "trus")):
+        if labels[side] is not None:
+            continue
+        image, affine = images[side]
+        try:
+            lab, info = segment_stage(
+                image=image,
+                affine=affine,
+                modality=modality,
+                checkpoint=None,
+                device_name=cfg.device,
+            )
+        except CheckpointError as exc:
+            notes.append(f"{modality} gland label missing and not segmented: {exc}")
+            continue
+        labels[side] = lab
+        source[side] = "segmented"
+        warnings.extend(str(w) for w in info.pop("warnings", []) or [])
+        used[modality] = {k: v for k, v in info.items() if not isinstance(v, np.ndarray)}
+    return used
+
+
+def _run_deformable(
+    *,
+    cfg: RegistrationConfig,
+    mr_initial: Float32,
+    us: Float32,
+    mr_lab_initial: NDArray[np.uint8],
+    us_lab: NDArray[np.uint8],
+    model: dict[str, Any],
+    notes: list[str],
+    checkpoint_stage: Callable[[str, float, float], None],
 ) -> Float32:
-    """Refine a displacement field on one pair's gland labels.
+    from inference.stages import instance_optimise, network_stage
 
-    The refinement ``w`` lives on a control grid (``grid_stride`` voxels of a working grid
-    ``downsample`` times coarser than TRUS), is upsampled trilinearly and added to ``initial``:
-    ``u = initial + up(w)``. Adam minimises ``DiceLoss(warp(smooth(L_mr), u), smooth(L_us))
-    + λ·BE(up(w))``; labels are Gaussian-smoothed (σ = 1 working voxel) to widen the capture range.
-
-    Shapes: labels ``(X, Y, Z)``; ``initial`` and the result ``(3, X, Y, Z)`` in TRUS voxels.
-    """
-    import torch
-    import torch.nn.functional as F
-    from monai.losses import BendingEnergyLoss, DiceLoss
-    from monai.networks.blocks import Warp
-
-    from inference.models import device_pick
-
-    torch.manual_seed(seed)
-    device = device_pick(device_name)
-    shape = tuple(int(v) for v in us_label.shape)
-    work = tuple(max(int(math.ceil(s / downsample)), 8) for s in shape)
-    ctrl = tuple(max(int(math.ceil(s / grid_stride)), 4) for s in work)
-    to_work = torch.tensor([(w - 1) / (s - 1) for w, s in zip(work, shape)], device=device)
-
-    def smooth(lab: NDArray[np.generic]) -> torch.Tensor:
-        t = _to_tensor((np.asarray(lab) > 0).astype(np.float32), device)
-        t = F.interpolate(t, size=work, mode="trilinear", align_corners=True)
-        return torch.from_numpy(
-            ndimage.gaussian_filter(t[0, 0].cpu().numpy(), 1.0).astype(np.float32)
-        )[None, None].to(device)
-
-    mov, fix = smooth(mr_label), smooth(us_label)
-    u0 = torch.from_numpy(np.ascontiguousarray(initial, dtype=np.float32))[None].to(device)
-    u0_work = F.interpolate(u0, size=work, mode="trilinear", align_corners=True)
-    u0_work = u0_work * to_work.view(1, 3, 1, 1, 1)
-    w = torch.zeros((1, 3, *ctrl), device=device, requires_grad=True)
-    opt = torch.optim.Adam([w], lr=learning_rate)
-    warp = Warp(mode="bilinear", padding_mode="border")
-    dice_loss = DiceLoss(smooth_nr=1e-5, smooth_dr=1e-5)
-    bending = BendingEnergyLoss()
-    for _ in range(steps):
-        opt.zero_grad()
-        refine = F.interpolate(w, size=work, mode="trilinear", align_corners=True)
-        warped = warp(mov, u0_work + refine)
-        loss = dice_loss(warped, fix) + bending_weight * bending(refine)
-        loss.backward()
-        opt.step()
-    with torch.no_grad():
-        refine = F.interpolate(w, size=shape, mode="trilinear", align_corners=True)
-        refine = refine / to_work.view(1, 3, 1, 1, 1)
-        return (u0 + refine)[0].cpu().numpy().astype(np.float32)
-
-
-def _segment_stage(
-    *, image: NDArray[np.generic], modality: str, checkpoint: str | None, device_name: str
-) -> tuple[NDArray[np.uint8], dict[str, Any]]:
-    from inference.segmentation import segment_volume
-
-    return segment_volume(
-        image=np.asarray(image, dtype=np.float32),
-        modality=modality,
-        checkpoint=checkpoint,
-        device_name=device_name,
-    )
-
-
-# ---------------------------------------------------------------------------------------------
-
-
-def _label_metrics(
-    prefix: str, pred: NDArray[np.generic] | None, target: NDArray[np.generic] | None, spacing: Any
-) -> dict[str, float]:
-    if pred is None or target is None:
-        return {}
-    return {
-        f"dsc_{prefix}": M.dice(pred, target),
-        f"hd95_{prefix}": M.hd95(pred, target, spacing),
-        f"accuracy_{prefix}": M.accuracy(pred, target),
-        f"precision_{prefix}": M.precision(pred, target),
-        f"recall_{prefix}": M.recall(pred, target),
-    }
-
-
-def _moving_points_on_fixed(
-    landmarks: NDArray[np.generic], mr_affine: NDArray[np.float64], us_affine: NDArray[np.float64]
-) -> dict[int, NDArray[np.float64]]:
-    # Centroids are mapped as points (not resampled labels) so small landmarks are never lost.
-    to_us = np.linalg.solve(us_affine, mr_affine)
-    out = {}
-    for k, c in M.landmark_centroids(landmarks).items():
-        out[k] = (to_us @ np.append(c, 1.0))[:3]
-    return out
-
-
-def case_metrics(
-    *,
-    displacement: NDArray[np.floating],
-    mr_label_on_us: NDArray[np.generic] | None,
-    warped_mr_label: NDArray[np.generic] | None,
-    us_label: NDArray[np.generic] | None,
-    mr_landmarks: NDArray[np.generic] | None,
-    us_landmarks: NDArray[np.generic] | None,
-    mr_affine: NDArray[np.float64],
-    us_affine: NDArray[np.float64],
-) -> dict[str, float]:
-    """Metrics of one registration on the TRUS grid.
-
-    ``*_before`` compare the MR resampled by the scanner affines alone; ``*_after`` the final warp.
-    Keys: ``dsc``, ``hd95`` (mm), ``accuracy``, ``precision``, ``recall`` (each ``_before``/``_after``),
-    ``tre_before_<k>``/``tre_after_<k>`` and ``tre_before_mean``/``tre_after_mean`` (mm) when both
-    landmark volumes are given, and ``folding_fraction``.
-    """
-    spacing = M.spacing_from_affine(us_affine)
-    met: dict[str, float] = {}
-    met.update(_label_metrics("before", mr_label_on_us, us_label, spacing))
-    met.update(_label_metrics("after", warped_mr_label, us_label, spacing))
-    if mr_landmarks is not None and us_landmarks is not None:
-        fixed_pts = M.landmark_centroids(us_landmarks)
-        moving_pts = _moving_points_on_fixed(mr_landmarks, mr_affine, us_affine)
-        before = M.tre_points(fixed_pts, moving_pts, None, spacing)
-        after = M.tre_points(fixed_pts, moving_pts, displacement, spacing)
-        met.update({k.replace("tre_", "tre_before_"): v for k, v in before.items()})
-        met.update({k.replace("tre_", "tre_after_"): v for k, v in after.items()})
-    met["folding_fraction"] = M.folding_fraction(displacement)
-    return met
-
-
-def displacement_compose(first: NDArray[np.floating], then: NDArray[np.floating]) -> Float32:
-    """Field of "apply ``then`` to an image already warped by ``first``": ``u(p) = v(p) + u0(p + v(p))``.
-
-    ``first`` = ``u0``, ``then`` = ``v``; both ``(3, X, Y, Z)`` in the same grid's voxels.
-    """
-    u0 = np.asarray(first, dtype=np.float32)
-    v = np.asarray(then, dtype=np.float32)
-    if u0.shape != v.shape or u0.ndim != 4 or u0.shape[0] != 3:
-        raise ValueError(f"fields must both be (3, X, Y, Z), got {u0.shape} and {v.shape}")
-    shifted = np.stack([volume_warp(u0[c], v) for c in range(3)])
-    return (shifted + v).astype(np.float32)
+    disp = np.zeros((3, *us.shape), dtype=np.float32)
+    if cfg.method in ("rern", "rern+io", "localnet"):
+        t = time.perf_counter()
+        kind = "localnet" if cfg.method == "localnet" else "rern"
+        moving, fixed = intensity_normalise(mr_initial), intensity_normalise(us)
+        if cfg.enhance:
+            moving = intensity_enhance(moving, cfg.enhance)
+            fixed = intensity_enhance(fixed, cfg.enhance)
+        try:
+            disp, net_info = network_stage(
+                kind=kind,
+                checkpoint=cfg.checkpoint,
+                moving=moving,
+                fixed=fixed,
+                device_name=cfg.device,
+            )
+            model.update(net_info)
+        except CheckpointError as exc:
+            if cfg.method != "rern+io":
+                raise
+            notes.append(f"no usable RERN checkpoint ({exc}); instance optimisation only")
+            model["name"] = "instance-optimisation (no RERN checkpoint)"
+        checkpoint_stage("network", 0.6, t)
+    if cfg.method in ("rern+io", "io"):
+        t = time.perf_counter()
+        if cfg.io_steps > 0:
+            disp = instance_optimise(
+                mr_label=mr_lab_initial,
+                us_label=us_lab,
+                initial=disp,
+                steps=cfg.io_steps,
+                learning_rate=cfg.io_learning_rate,
+                bending_weight=cfg.io_bending_weight,
+                grid_stride=cfg.io_grid_stride,
+                downsample=cfg.io_downsample,
+                device_name=cfg.device,
+                seed=cfg.seed,
+            )
+            if cfg.method == "io":
+                model["name"] = "instance-optimisation"
+            else:
+                model["name"] = f"{model['name']}+instance-optimisation"
+            model["refinement"] = {
+                "steps": cfg.io_steps,
+                "bending_weight": cfg.io_bending_weight,
+                "grid_stride": cfg.io_grid_stride,
+            }
+        checkpoint_stage("refine", 0.8, t)
+    return np.asarray(disp, dtype=np.float32)
 
 
 def register_case(
@@ -440,22 +303,24 @@ def register_case(
     config: RegistrationConfig | None = None,
     progress: ProgressFn | None = None,
     should_cancel: CancelFn | None = None,
+    deformable: Callable[[Float32, Float32], Float32] | None = None,
 ) -> RegistrationResult:
-    """Register an MR T2 volume (moving) to a TRUS volume (fixed).
+    """Register an MR T2 volume (moving) to a TRUS volume (fixed), each in its own frame.
 
     Args:
         mr, us: ``(X, Y, Z)`` volumes with their 4x4 RAS+ affines ``mr_affine``, ``us_affine``.
-        mr_label, us_label: optional gland labels on their image's grid (non-zero = gland).
+        mr_label, us_label: optional gland labels on their image's grid (non-zero = gland);
+            missing ones are segmented.
         mr_landmarks, us_landmarks: optional landmark label volumes (value k = landmark k).
         config: :class:`RegistrationConfig` (default ``method="rern+io"``).
         progress: called as ``progress(stage, fraction_done)``.
         should_cancel: polled between stages; True raises :class:`RegistrationCancelled`.
-
-    Returns:
-        :class:`RegistrationResult` on the TRUS grid.
+        deformable: instead of the method's deformable stages, a function
+            ``(moving (X, Y, Z), fixed (X, Y, Z)) -> u (3, X, Y, Z)`` on the TRUS grid (baselines).
 
     Raises:
         ValueError: bad shapes/affines/non-finite values (nothing is computed).
+        RegistrationFailed: no gland, implausible glands, failed alignment or result.
         RegistrationCancelled: cancelled between stages.
         inference.registry.CheckpointError: method ``rern``/``localnet`` without a usable checkpoint.
     """
@@ -472,12 +337,12 @@ def register_case(
     cancelled: CancelFn = should_cancel or (lambda: False)
     stages: dict[str, float] = {}
     notes: list[str] = []
+    warnings: list[str] = []
     shape = tuple(int(v) for v in us_arr.shape)
-    spacing = M.spacing_from_affine(a_us)
-    uses_torch = cfg.method != "initial"
+    us_f = np.asarray(us_arr, dtype=np.float32)
 
     thread_state: int | None = None
-    if uses_torch and cfg.num_threads is not None:
+    if cfg.method != "initial" and cfg.num_threads is not None:
         import torch
 
         thread_state = torch.get_num_threads()
@@ -500,124 +365,113 @@ def register_case(
             "synthetic_training": False,
             "method": cfg.method,
         }
-
+        labels: dict[str, NDArray[np.uint8] | None] = {
+            "mr": None if mr_label is None else (np.asarray(mr_label) > 0).astype(np.uint8),
+            "us": None if us_label is None else (np.asarray(us_label) > 0).astype(np.uint8),
+        }
+        source = {s: "given" for s, lab in labels.items() if lab is not None}
         t = time.perf_counter()
-        mr_on_us = volume_resample(mr_arr, a_mr, shape, a_us, order=1)
-        us_f = np.asarray(us_arr, dtype=np.float32)
-        checkpoint_stage("resample", 0.1, t)
-
-        t = time.perf_counter()
-        seg_used: dict[str, Any] = {}
-        mr_lab_src = None if mr_label is None else (np.asarray(mr_label) > 0).astype(np.uint8)
-        us_lab = None if us_label is None else (np.asarray(us_label) > 0).astype(np.uint8)
-        if uses_torch and cfg.segment_missing and (mr_lab_src is None or us_lab is None):
-            for modality in ("mri", "trus"):
-                if (modality == "mri" and mr_lab_src is not None) or (
-                    modality == "trus" and us_lab is not None
-                ):
-                    continue
-                try:
-                    lab, info = _segment_stage(
-                        image=mr_arr if modality == "mri" else us_f,
-                        modality=modality,
-                        checkpoint=None,
-                        device_name=cfg.device,
-                    )
-                except CheckpointError as exc:
-                    notes.append(f"{modality} gland label missing and not segmented: {exc}")
-                    continue
-                seg_used[modality] = info
-                if modality == "mri":
-                    mr_lab_src = lab
-                else:
-                    us_lab = lab
+        if cfg.segment_missing and (labels["mr"] is None or labels["us"] is None):
+            seg = _segment_missing(
+                cfg=cfg,
+                images={"mr": (mr_arr, a_mr), "us": (us_f, a_us)},
+                labels=labels,
+                source=source,
+                notes=notes,
+                warnings=warnings,
+            )
+            if seg:
+                model["segmentation"] = seg
             checkpoint_stage("segment", 0.2, t)
-        if seg_used:
-            model["segmentation"] = seg_used
-        mr_lab_on_us = (
-            None
-            if mr_lab_src is None
-            else (volume_resample(mr_lab_src, a_mr, shape, a_us, order=0) > 0.5).astype(np.uint8)
-        )
+        mr_lab, us_lab = labels["mr"], labels["us"]
+        if mr_lab is None or us_lab is None:
+            raise RegistrationFailed(
+                "The MRI and the TRUS come from different machines, so they can only be aligned "
+                "through their gland labels, and "
+                + ("the MRI" if mr_lab is None else "the TRUS")
+                + " has no gland label and no segmentation model is installed. "
+                + " ".join(notes)
+            )
+        _labels_check(_volume_ml(mr_lab, a_mr), _volume_ml(us_lab, a_us), source)
 
         t = time.perf_counter()
-        if mr_lab_on_us is not None and us_lab is not None:
-            disp, _, align_kind = initial_alignment(
-                mr_label=mr_lab_on_us, us_label=us_lab, spacing=spacing, use_affine=cfg.affine_init
+        try:
+            fa: FrameAlignment = frame_align(
+                mr_label=mr_lab,
+                mr_affine=a_mr,
+                us_label=us_lab,
+                us_affine=a_us,
+                max_rotation_deg=cfg.max_rotation_deg,
+                use_affine=cfg.affine_init,
             )
-        else:
-            disp, align_kind = np.zeros((3, *shape), dtype=np.float32), "none"
-            notes.append(
-                "no gland labels on both sides: initial alignment is the scanner affine only"
+        except ValueError as exc:
+            raise RegistrationFailed(f"The initial alignment failed: {exc}.") from exc
+        world = fa.matrix
+        model["initial_alignment"] = fa.kind
+        model["frame_alignment"] = {
+            "matrix": np.round(world, 6).tolist(),
+            "kind": fa.kind,
+            "dsc": round(fa.dsc, 4),
+            "rotation_deg": round(fa.rotation_deg, 2),
+            "scales": [round(s, 4) for s in fa.scales],
+        }
+
+        def sample(vol: NDArray[np.generic], disp: Float32 | None) -> Float32:
+            return mr_sample(
+                vol,
+                mr_affine=a_mr,
+                us_shape=shape,
+                us_affine=a_us,
+                world=world,
+                displacement=disp,
             )
-        model["initial_alignment"] = align_kind
+
+        mr_initial = sample(mr_arr, None)
+        mr_lab_initial = (sample(mr_lab, None) > 0.5).astype(np.uint8)
+        dsc_initial = M.dice(mr_lab_initial, us_lab)
+        if not mr_lab_initial.any() or dsc_initial < cfg.min_dsc:
+            raise RegistrationFailed(
+                f"The initial alignment failed: the gland Dice after aligning the two frames is "
+                f"{dsc_initial:.2f} (below {cfg.min_dsc:.2f}) "
+                + basis_describe(source)
+                + ". The glands may be mis-segmented, or the TRUS orientation does not follow the "
+                "axial-sweep convention."
+            )
         checkpoint_stage("initial", 0.3, t)
 
-        if cfg.method in ("rern", "rern+io", "localnet"):
+        if deformable is not None:
             t = time.perf_counter()
-            kind = "localnet" if cfg.method == "localnet" else "rern"
-            aligned = volume_warp(mr_on_us, disp)
-            moving = intensity_normalise(aligned)
-            fixed = intensity_normalise(us_f)
-            if cfg.enhance:
-                moving = intensity_enhance(moving, cfg.enhance)
-                fixed = intensity_enhance(fixed, cfg.enhance)
-            try:
-                ddf, net_info = _network_stage(
-                    kind=kind,
-                    checkpoint=cfg.checkpoint,
-                    moving=moving,
-                    fixed=fixed,
-                    device_name=cfg.device,
-                )
-                # The network acts on the initially aligned MR, so its field composes after u0.
-                disp = displacement_compose(disp, ddf)
-                model.update(net_info)
-            except CheckpointError as exc:
-                if cfg.method != "rern+io":
-                    raise
-                notes.append(f"no usable RERN checkpoint ({exc}); instance optimisation only")
-                model["name"] = "instance-optimisation (no RERN checkpoint)"
+            disp = np.asarray(deformable(mr_initial, us_f), dtype=np.float32)
             checkpoint_stage("network", 0.6, t)
-
-        if cfg.method in ("rern+io", "io"):
-            t = time.perf_counter()
-            if mr_lab_on_us is not None and us_lab is not None and cfg.io_steps > 0:
-                disp = instance_optimise(
-                    mr_label=mr_lab_on_us,
-                    us_label=us_lab,
-                    initial=disp,
-                    steps=cfg.io_steps,
-                    learning_rate=cfg.io_learning_rate,
-                    bending_weight=cfg.io_bending_weight,
-                    grid_stride=cfg.io_grid_stride,
-                    downsample=cfg.io_downsample,
-                    device_name=cfg.device,
-                    seed=cfg.seed,
-                )
-                if cfg.method == "io":
-                    model["name"] = "instance-optimisation"
-                else:
-                    model["name"] = f"{model['name']}+instance-optimisation"
-                model["refinement"] = {
-                    "steps": cfg.io_steps,
-                    "bending_weight": cfg.io_bending_weight,
-                    "grid_stride": cfg.io_grid_stride,
-                }
-            else:
-                notes.append("instance optimisation skipped: it needs gland labels on both sides")
-            checkpoint_stage("refine", 0.8, t)
+        elif cfg.method != "initial":
+            disp = _run_deformable(
+                cfg=cfg,
+                mr_initial=mr_initial,
+                us=us_f,
+                mr_lab_initial=mr_lab_initial,
+                us_lab=us_lab,
+                model=model,
+                notes=notes,
+                checkpoint_stage=checkpoint_stage,
+            )
+        else:
+            disp = np.zeros((3, *shape), dtype=np.float32)
 
         t = time.perf_counter()
-        warped = volume_warp(mr_on_us, disp)
-        warped_lab = (
-            None
-            if mr_lab_on_us is None
-            else (volume_warp(mr_lab_on_us.astype(np.float32), disp) > 0.5).astype(np.uint8)
-        )
+        warped_lab = (sample(mr_lab, disp) > 0.5).astype(np.uint8)
+        if disp.any() and cfg.guard and M.dice(warped_lab, us_lab) < dsc_initial:
+            notes.append(
+                f"the deformable stage lowered the gland Dice ({dsc_initial:.3f} → "
+                f"{M.dice(warped_lab, us_lab):.3f}); the initial alignment was kept"
+            )
+            model["guard_reverted"] = True
+            disp = np.zeros((3, *shape), dtype=np.float32)
+            warped_lab = mr_lab_initial
+        warped = sample(mr_arr, disp) if disp.any() else mr_initial
         met = case_metrics(
+            world=world,
             displacement=disp,
-            mr_label_on_us=mr_lab_on_us,
+            mr_label_initial=mr_lab_initial,
             warped_mr_label=warped_lab,
             us_label=us_lab,
             mr_landmarks=None if mr_landmarks is None else np.asarray(mr_landmarks),
@@ -626,6 +480,7 @@ def register_case(
             us_affine=a_us,
         )
         checkpoint_stage("metrics", 1.0, t)
+        _result_check(met, cfg, source)
     finally:
         if thread_state is not None:
             import torch
@@ -636,12 +491,31 @@ def register_case(
         displacement=disp,
         warped_mr=warped,
         warped_mr_label=warped_lab,
-        mr_on_us=mr_on_us,
+        mr_initial=mr_initial,
         affine=a_us,
+        world=world,
         metrics=met,
         stage_seconds=stages,
         model=model,
-        mr_label_on_us=mr_lab_on_us,
         us_label=us_lab,
+        mr_label_initial=mr_lab_initial,
+        label_source=source,
+        metrics_basis=basis_describe(source, landmarks=mr_landmarks is not None),
         notes=notes,
+        warnings=warnings,
     )
+
+
+def _result_check(met: dict[str, float], cfg: RegistrationConfig, source: dict[str, str]) -> None:
+    dsc = met.get("dsc_after", float("nan"))
+    if not dsc >= cfg.min_dsc:
+        raise RegistrationFailed(
+            f"The registration failed: the gland Dice after registration is {dsc:.2f} "
+            f"(below {cfg.min_dsc:.2f}) {basis_describe(source)}."
+        )
+    fold = met.get("folding_fraction", 0.0)
+    if fold > cfg.max_folding:
+        raise RegistrationFailed(
+            f"The registration failed: {100 * fold:.2f}% of voxels fold (the deformation is not "
+            f"invertible there; at most {100 * cfg.max_folding:.2f}% is accepted)."
+        )

@@ -39,11 +39,12 @@ def qc_figure_save(
     warped_mr_label: NDArray[np.generic] | None = None,
     title: str = "",
 ) -> Path:
-    """Write a PNG: rows = before (affine only) / after registration, columns = three orthogonal
+    """Write a PNG: rows = initial alignment (``mr_on_us``: the MR through the frame alignment) /
+    after registration, columns = three orthogonal
     mid-gland slices as TRUS|MR checkerboards, with TRUS (green) and MR (red) gland contours."""
     us_n = intensity_normalise(np.asarray(us))
     rows = [
-        ("before", intensity_normalise(np.asarray(mr_on_us)), mr_label_on_us),
+        ("initial", intensity_normalise(np.asarray(mr_on_us)), mr_label_on_us),
         ("after", intensity_normalise(np.asarray(warped_mr)), warped_mr_label),
     ]
     if us_label is not None and np.asarray(us_label).any():

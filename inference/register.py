@@ -3,11 +3,15 @@
     python -m inference.register --mr MR.nii.gz --us US.nii.gz [--mr-label L] [--us-label L]
         [--mr-landmarks L] [--us-landmarks L] [--method rern+io] --out DIR
 
-Writes into DIR (all on the TRUS grid): ``mr_on_us.nii.gz`` (affine resampling only),
-``warped_mr.nii.gz``, ``warped_mr_label.nii.gz`` (when an MR label is given or segmented),
-``displacement.nii.gz`` (X, Y, Z, 3) in TRUS voxels (docs/architecture.md), ``result.json`` (metrics,
-seconds per stage, model) and ``qc.png``. Files are written to a temporary folder first and moved in
-at the end, so a failure leaves nothing half-written.
+The MR and the TRUS may come from different machines (no shared frame): the initial alignment is
+found from the gland labels (given, or segmented when a model is installed). Writes into DIR (all on
+the TRUS grid): ``mr_initial.nii.gz`` (the MR through the initial frame alignment),
+``warped_mr.nii.gz``, ``warped_mr_label.nii.gz``, ``displacement.nii.gz`` (X, Y, Z, 3) in TRUS voxels,
+``result.json`` (metrics and what they were measured against, the frame alignment matrix ``W``,
+seconds per stage, model, notes, warnings) and ``qc.png``. Every output is one sampling of the
+original MR through ``A_mr⁻¹ · W · A_us · (p + u(p))`` (docs/architecture.md). Files are written to
+a temporary folder first and moved in at the end, so a failure leaves nothing half-written; a
+registration that fails its quality checks exits 3 with the reason and writes nothing.
 """
 
 from __future__ import annotations
@@ -26,7 +30,13 @@ from typing import Any
 import numpy as np
 
 from inference.io import label_load, landmarks_load, volume_load, volume_save
-from inference.pipeline import METHODS, RegistrationConfig, RegistrationResult, register_case
+from inference.pipeline import (
+    METHODS,
+    RegistrationConfig,
+    RegistrationFailed,
+    RegistrationResult,
+    register_case,
+)
 from inference.preprocess import ENHANCEMENTS
 from inference.qc import qc_figure_save
 from inference.registry import CheckpointError
@@ -54,26 +64,31 @@ def outputs_write(
     tmp = Path(tempfile.mkdtemp(prefix=".register-", dir=out.parent))
     try:
         aff = result.affine
-        volume_save(tmp / "mr_on_us.nii.gz", result.mr_on_us, aff)
+        volume_save(tmp / "mr_initial.nii.gz", result.mr_initial, aff)
         volume_save(tmp / "warped_mr.nii.gz", result.warped_mr, aff)
         if result.warped_mr_label is not None:
             volume_save(tmp / "warped_mr_label.nii.gz", result.warped_mr_label, aff)
         volume_save(tmp / "displacement.nii.gz", np.moveaxis(result.displacement, 0, -1), aff)
         doc = {
             "metrics": result.metrics,
+            "metrics_basis": result.metrics_basis,
+            "label_source": result.label_source,
+            "world": np.asarray(result.world).tolist(),
             "stage_seconds": result.stage_seconds,
             "model": result.model,
             "notes": result.notes,
-            "displacement_convention": "(X,Y,Z,3) in TRUS voxels: warped(p) = mr_on_us(p + u(p))",
+            "warnings": result.warnings,
+            "displacement_convention": "(X,Y,Z,3) in TRUS voxels u: "
+            "warped(p) = MR(inv(A_mr) @ world @ A_us @ (p + u(p)))",
         }
         (tmp / "result.json").write_text(json.dumps(_json_safe(doc), indent=2), encoding="utf-8")
         qc_figure_save(
             tmp / "qc.png",
             us=us,
-            mr_on_us=result.mr_on_us,
+            mr_on_us=result.mr_initial,
             warped_mr=result.warped_mr,
             us_label=result.us_label,
-            mr_label_on_us=result.mr_label_on_us,
+            mr_label_on_us=result.mr_label_initial,
             warped_mr_label=result.warped_mr_label,
             title=title,
         )
@@ -133,13 +148,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (OSError, ValueError, CheckpointError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except RegistrationFailed as exc:
+        print(f"registration failed: {exc}", file=sys.stderr)
+        return 3
     outputs_write(Path(args.out), result, us, title=f"{Path(args.mr).name} → {Path(args.us).name}")
     print(
         json.dumps(
             _json_safe(
                 {
                     "metrics": result.metrics,
+                    "metrics_basis": result.metrics_basis,
                     "model": result.model["name"],
+                    "warnings": result.warnings,
                     "stage_seconds": result.stage_seconds,
                 }
             ),

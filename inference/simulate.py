@@ -108,6 +108,7 @@ __all__ = [
     "main",
     "mr_resample_to_us",
     "sim_sources_load",
+    "sim_sources_promise12",
     "simulate_pair",
     "us_fan_mask",
     "volume_to_grid",
@@ -198,6 +199,16 @@ class SimSource:
             raise ValueError(f"{mask_path}: mask grid differs from the T2 grid of {t2_path}")
         return cls(t2=t2, affine=aff, mask=mask, name=Path(t2_path).name.split(".")[0])
 
+    @classmethod
+    def from_promise12(
+        cls, name: str, directory: str | os.PathLike[str] | None = None
+    ) -> SimSource:
+        """A PROMISE12 case (real T2 + manual mask, assumed spacing) via :mod:`inference.datasets`."""
+        from inference.datasets import promise12_load
+
+        case = promise12_load(name, directory)
+        return cls(t2=case.image, affine=case.affine, mask=case.label, name=f"promise12-{name}")
+
     def smoothed_mask(self) -> F32:
         """Gland mask blurred by ~1 mm: its 0.5 level is the boundary, its slope the capsule band."""
         if "soft" not in self._cache:
@@ -233,8 +244,11 @@ class SimSource:
 class SimulatedPair:
     """One simulated MR/TRUS pair. Images ``float32``, labels ``uint8``, affines 4x4 RAS+.
 
-    ``displacement`` is ``(3, *us.shape)`` in TRUS voxels: ``warped(p) = mr_on_us(p + u(p))``.
-    ``landmark_names[k - 1]`` names landmark value ``k``.
+    ``us_affine`` is the TRUS's own frame (default) or the MR scanner frame (``frame="shared"``);
+    ``us_affine_mr`` is always the TRUS grid's affine in the MR scanner frame (ground truth only:
+    a registration must not use it). ``displacement`` is ``(3, *us.shape)`` in TRUS voxels:
+    ``warped(p) = mr_on_us(p + u(p))`` with ``mr_on_us`` the MR resampled through ``us_affine_mr``
+    (:func:`mr_resample_to_us`). ``landmark_names[k - 1]`` names landmark value ``k``.
     """
 
     mr: F32
@@ -254,6 +268,7 @@ class SimulatedPair:
     source: str
     params: dict[str, Any]
     synthetic: bool = True
+    us_affine_mr: F64 | None = None
 
 
 # ------------------------------------------------------------------------------------------------
@@ -515,7 +530,7 @@ class _Phantom:
 
         # Background: periprostatic fat.
         t2 = np.asarray(900.0 * (1 + 0.1 * tex_fat), dtype=np.float32)
-        echo = np.asarray(0.8 * (1 + 0.25 * tex_fat), dtype=np.float32)
+        echo = np.asarray(0.5 * (1 + 0.25 * tex_fat), dtype=np.float32)
         att = np.zeros_like(t2)
 
         # Lateral pelvic side-wall muscle (obturator internus / levator ani).
@@ -555,14 +570,14 @@ class _Phantom:
         sd = (1 - rho) * a_mean  # ~signed distance to the capsule, mm, positive inside
         gland_soft = _sigmoid(sd / 0.6)
         t2 = _mix(t2, 760 * (1 + 0.07 * tex_gl), gland_soft)
-        echo = _mix(echo, 0.5 * (1 + 0.18 * tex_gl), gland_soft)
+        echo = _mix(echo, 0.6 * (1 + 0.18 * tex_gl), gland_soft)
         tzc = np.stack([qs[0], qs[1] - 0.2 * self.ay, qs[2] - 0.15 * self.az])
         rho_tz = self._rho(
             tzc, self.tz_scale * self.ax, 0.6 * self.ay, self.tz_scale * 1.1 * self.az, 2.0
         )
         m_tz = _sigmoid((1 - rho_tz) * self.tz_scale * a_mean / 0.8) * gland_soft
         t2 = _mix(t2, 460 * (1 + 0.22 * tex_tz), m_tz)
-        echo = _mix(echo, 0.34 * (1 + 0.4 * tex_tz), m_tz)
+        echo = _mix(echo, 0.44 * (1 + 0.4 * tex_tz), m_tz)
         m_af = _sigmoid((qs[1] - 0.62 * self.ay) / 1.2) * gland_soft
         t2 = _mix(t2, 230.0, m_af)
         echo = _mix(echo, 0.3, m_af)
@@ -703,11 +718,20 @@ class _RealAnatomy:
         soft = ndimage.map_coordinates(src.smoothed_mask(), vidx, order=1, mode="constant")
         soft = soft.reshape(shape).astype(np.float32)
         t = t2 / np.float32(self.med)
-        # Crude T2 → echogenicity map: fluid (very bright T2) anechoic, fat bright, muscle dark.
-        out_echo = np.interp(t, [0.0, 0.5, 1.0, 1.6, 2.4, 3.2], [0.1, 0.3, 0.45, 0.62, 0.5, 0.04])
-        in_echo = np.interp(t, [0.0, 0.4, 0.7, 1.0, 1.6], [0.12, 0.18, 0.32, 0.48, 0.52])
+        # Crude T2 → echogenicity map: muscle (dark T2) dark, fat (bright T2) bright, fluid
+        # anechoic. Fat reaches 1.5–3x the gland's median T2 depending on the protocol, so fluid
+        # starts where the brightest 0.5% of this volume's T2 is (at least 3x the gland median).
+        if "fluid_t" not in src._cache:
+            src._cache["fluid_t"] = max(
+                3.0, 0.75 * float(np.percentile(self.t2_mr, 99.5)) / self.med
+            )
+        tf = float(src._cache["fluid_t"])
+        out_echo = np.interp(
+            t, [0.0, 0.5, 1.0, 1.6, tf, 1.35 * tf], [0.12, 0.26, 0.4, 0.5, 0.55, 0.04]
+        )
+        in_echo = np.interp(t, [0.0, 0.4, 0.7, 1.0, 1.6], [0.14, 0.21, 0.37, 0.55, 0.6])
         echo = (out_echo + soft * (in_echo - out_echo)).astype(np.float32)
-        att = (-0.012 * np.clip((t - 2.4) / 0.8, 0, 1)).astype(np.float32)
+        att = (-0.012 * np.clip((t - tf) / (0.35 * tf), 0, 1)).astype(np.float32)
         return _Props(
             t2=t2.astype(np.float32),
             echo=echo,
@@ -757,27 +781,19 @@ def _landmarks_raster(pts: F32, centres: Sequence[F64], radii: Sequence[float]) 
 
 
 def _us_image(rng: np.random.Generator, props: _Props, fov: U8, spacing: float) -> F32:
-    soft = props.gland_soft
-    # Bright capsule line just outside the boundary and a darker band just inside it.
-    bright = np.exp(-(((soft - 0.25) / 0.15) ** 2))
-    dark = np.exp(-(((soft - 0.8) / 0.12) ** 2))
-    # Texture noise can push the echogenicity below 0; backscatter amplitude cannot be negative.
-    echo = np.maximum(props.echo, 0) * (1 - 0.5 * dark) + 0.6 * bright
-    echo = ndimage.gaussian_filter(echo, sigma=(0.8, 0.5, 1.0))
-    # Attenuation integrated along depth (j); the average tissue loss is taken as compensated
-    # by the time-gain control, leaving a mild residual fall-off with depth.
-    alpha = np.clip(0.01 + props.atten, 0.0, None) * spacing
-    att = np.exp(-np.cumsum(alpha, axis=1, dtype=np.float32))
-    # Correlated speckle: Rayleigh envelope of a smoothed complex Gaussian field.
-    sig = (0.9, 0.5, 1.1)
-    re = ndimage.gaussian_filter(rng.standard_normal(echo.shape, dtype=np.float32), sig)
-    im = ndimage.gaussian_filter(rng.standard_normal(echo.shape, dtype=np.float32), sig)
-    env = np.sqrt(re * re + im * im)
-    env /= env.mean() + 1e-6
-    amp = echo * att * env
-    img = np.log1p(40.0 * amp) / np.log1p(40.0 * 1.6)
-    img = np.clip(img, 0, 1) * 255.0 * fov
-    return np.asarray(np.rint(img), dtype=np.float32)
+    """The TRUS image of the anatomy: see :func:`inference.us_appearance.us_render`."""
+    from inference.us_appearance import us_render
+
+    # A child generator: the renderer's draws then leave the landmarks that follow unchanged.
+    child = np.random.default_rng(int(rng.integers(0, 2**63 - 1)))
+    return us_render(
+        child,
+        echo=props.echo,
+        atten=props.atten,
+        gland_soft=props.gland_soft,
+        fov=fov,
+        spacing=spacing,
+    )
 
 
 # ------------------------------------------------------------------------------------------------
@@ -815,6 +831,7 @@ def simulate_pair(
     us_shape: Sequence[int] = US_SHAPE,
     us_spacing: float = US_SPACING,
     deformation_scale: float = 1.0,
+    frame: Literal["own", "shared"] = "own",
 ) -> SimulatedPair:
     """Simulate one MR T2 / TRUS pair with a known deformation (see the module docstring).
 
@@ -825,7 +842,13 @@ def simulate_pair(
         n_landmarks: 3–6; None draws it.
         us_shape, us_spacing: the TRUS grid (isotropic spacing, mm).
         deformation_scale: multiplies every deformation amplitude (0 gives u = 0 up to rounding).
+        frame: ``"own"`` (default, the clinical way): the TRUS affine is the probe's own frame
+            (origin 0, axes of the probe), related to the MR scanner frame by an unknown rigid
+            transform (any translation, rotations up to ±20° about each axis). ``"shared"``: the TRUS
+            affine is given in the MR scanner frame (as µ-RegPro's pre-aligned data).
     """
+    if frame not in ("own", "shared"):
+        raise ValueError(f"frame must be 'own' or 'shared', got {frame!r}")
     if n_landmarks is not None and not 3 <= n_landmarks <= 6:
         raise ValueError(f"n_landmarks must be in 3..6, got {n_landmarks}")
     shape_us = tuple(int(s) for s in us_shape)
@@ -870,35 +893,47 @@ def simulate_pair(
         mr_pts = _grid_world(mr.shape, mr_affine)
         source_name = source.name
 
-    # --- TRUS grid: RAS axes, the gland centre near _US_GLAND_VOXEL
+    # --- TRUS grid: the probe's axes (i → right, j → anterior = depth, k → superior), tilted
+    # against the MR scanner axes by up to ±20° per axis in the "own" frame (the probe is held by
+    # hand); the gland centre near _US_GLAND_VOXEL. The tilt comes from its own generator so that
+    # a "shared" pair with the same seed is the same anatomy and deformation.
     sc = float(deformation_scale)
-    us_affine = np.diag([us_spacing, us_spacing, us_spacing, 1.0])
+    frng = np.random.default_rng([int(seed), 20])
+    tilt_deg = frng.uniform(-20, 20, 3) if frame == "own" else np.zeros(3)
+    probe_rot = _rotation(np.radians(tilt_deg))
+    us_affine = np.eye(4)
+    us_affine[:3, :3] = probe_rot * us_spacing
     target = np.asarray(_US_GLAND_VOXEL) * (np.asarray(shape_us) - 1)
     jitter = rng.uniform(-3, 3, 3) * np.array([1.0, 0.5, 1.0])
-    us_affine[:3, 3] = centre + jitter - us_spacing * target
+    us_affine[:3, 3] = centre + probe_rot @ jitter - us_affine[:3, :3] @ target
     x_us = _grid_world(shape_us, us_affine)
+    # Probe coordinates (mm along the grid axes from voxel 0): the compression acts along depth.
+    x_probe = np.indices(shape_us, dtype=np.float32) * np.float32(us_spacing)
+    c_probe = probe_rot.T @ (centre - us_affine[:3, 3])
 
     # --- the known deformation T: TRUS world -> MR world
-    probe_y = float(us_affine[1, 3] + _PROBE_J * us_spacing)
-    probe_x = float(centre[0] + rng.uniform(-4, 4))
-    probe_z = float(centre[2] + rng.uniform(-8, 8))
+    probe_y = float(_PROBE_J * us_spacing)
+    probe_x = float(c_probe[0] + rng.uniform(-4, 4))
+    probe_z = float(c_probe[2] + rng.uniform(-8, 8))
     comp = sc * float(rng.uniform(4.0, 9.0))
     lam = float(rng.uniform(18.0, 30.0))
     sig_x = float(rng.uniform(22.0, 32.0))
     sig_z = float(rng.uniform(25.0, 40.0))
     d = (
         comp
-        * np.exp(-np.clip(x_us[1] - probe_y, 0, None) / lam)
-        * np.exp(-((x_us[0] - probe_x) ** 2) / (2 * sig_x**2))
-        * np.exp(-((x_us[2] - probe_z) ** 2) / (2 * sig_z**2))
+        * np.exp(-np.clip(x_probe[1] - probe_y, 0, None) / lam)
+        * np.exp(-((x_probe[0] - probe_x) ** 2) / (2 * sig_x**2))
+        * np.exp(-((x_probe[2] - probe_z) ** 2) / (2 * sig_z**2))
     ).astype(np.float32)
+    del x_probe
     n_ctrl = 6
     coef = rng.normal(0.0, 2.0 * sc, (3, n_ctrl, n_ctrl, n_ctrl)).astype(np.float32)
     bx, by, bz = (_bspline_basis(n, n_ctrl) for n in shape_us)
     bsp = np.einsum("cabd,ia,jb,kd->cijk", coef, bx, by, bz, optimize=True).astype(np.float32)
     v = bsp
-    v[1] -= d
-    angles = np.radians(rng.uniform(-10, 10, 3)) * sc
+    v -= d[None] * probe_rot[:, 1].astype(np.float32).reshape(3, 1, 1, 1)
+    # The gland's own rotation in the pelvis is smaller than the probe tilt above.
+    angles = np.radians(rng.uniform(-10, 10, 3)) * sc * (0.5 if frame == "own" else 1.0)
     scales = 1.0 + rng.uniform(-0.04, 0.04, 3) * sc
     mat = (_rotation(angles) @ np.diag(scales)).astype(np.float32)
     trans = (rng.uniform(-6, 6, 3) * sc).astype(np.float32)
@@ -925,8 +960,17 @@ def simulate_pair(
     mr_lm = _landmarks_raster(mr_pts, centres, radii)
     us_lm = _landmarks_raster(t_x, centres, radii)
 
+    # The TRUS as a probe stores it: its own frame, origin 0. ``frame_to_mr`` (kept in params and
+    # on the pair) maps that frame into the MR scanner frame; registration never sees it.
+    us_affine_mr = us_affine
+    if frame == "own":
+        us_affine = np.diag([us_spacing, us_spacing, us_spacing, 1.0])
+    frame_to_mr = us_affine_mr @ np.linalg.inv(us_affine)
     params = {
         "generator": f"inference.simulate v{SIM_VERSION}",
+        "frame": frame,
+        "probe_tilt_deg": np.asarray(tilt_deg).round(3).tolist(),
+        "frame_to_mr_world": np.asarray(frame_to_mr).round(6).tolist(),
         "compression_mm": comp,
         "compression_decay_mm": lam,
         "rotation_deg": np.degrees(angles).round(3).tolist(),
@@ -961,6 +1005,7 @@ def simulate_pair(
         seed=int(seed),
         source=source_name,
         params=params,
+        us_affine_mr=us_affine_mr,
     )
 
 
@@ -1001,8 +1046,9 @@ def mr_resample_to_us(
 ) -> NDArray[np.generic]:
     """``mr_on_us``: an MR-grid volume (default ``pair.mr``) resampled onto the TRUS grid (affine only)."""
     arr = pair.mr if array is None else array
+    target = pair.us_affine if pair.us_affine_mr is None else pair.us_affine_mr
     return volume_to_grid(
-        arr, pair.mr_affine, shape=pair.us.shape, target_affine=pair.us_affine, order=order
+        arr, pair.mr_affine, shape=pair.us.shape, target_affine=target, order=order
     )
 
 
@@ -1078,6 +1124,24 @@ def sim_sources_load(directory: str | os.PathLike[str]) -> list[SimSource]:
     return out
 
 
+def sim_sources_promise12(
+    which: str, directory: str | os.PathLike[str] | None = None
+) -> list[SimSource]:
+    """PROMISE12 sources: ``"heldout"``, ``"training"`` (see :mod:`inference.datasets`) or names
+    separated by commas (``"train04,train09"``)."""
+    from inference.datasets import PROMISE12_HELDOUT, promise12_training
+
+    if which == "heldout":
+        names = list(PROMISE12_HELDOUT)
+    elif which == "training":
+        names = promise12_training(directory)
+    else:
+        names = [n.strip() for n in which.split(",") if n.strip()]
+    if not names:
+        raise ValueError(f"no PROMISE12 cases selected by {which!r}")
+    return [SimSource.from_promise12(n, directory) for n in names]
+
+
 def _fresh_output(out_dir: str | os.PathLike[str]) -> tuple[Path, Path]:
     """Check ``out_dir`` is absent or empty; return it and a temporary sibling to build into."""
     out = Path(out_dir)
@@ -1101,22 +1165,27 @@ def write_dataset(
     n_pairs: int,
     seed: int,
     yale_dir: str | os.PathLike[str] | None = None,
+    sources: Sequence[SimSource] = (),
     real_fraction: float = 0.5,
-    moving_grid: Literal["fixed", "own"] = "fixed",
+    moving_grid: Literal["fixed", "own"] = "own",
+    frame: Literal["own", "shared"] = "own",
     with_displacement: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> Path:
     """Write ``n_pairs`` simulated pairs in the DeepReg paired layout, plus ``dataset.json``.
 
-    Pair ``i`` uses seed ``seed * 100_003 + i``; with ``yale_dir`` about ``real_fraction`` of the pairs
-    are built on the real sources (round robin), the rest on phantoms. Built in a temporary sibling
-    folder and moved into place at the end, so a failure leaves nothing behind.
+    Pair ``i`` uses seed ``seed * 100_003 + i``; with real sources (``yale_dir`` and/or ``sources``)
+    about ``real_fraction`` of the pairs are built on them (round robin), the rest on phantoms.
+    ``frame="own"`` (default) puts each TRUS in its own frame (see :func:`simulate_pair`);
+    ``moving_grid="fixed"`` stores the MR pre-aligned onto the TRUS grid through the ground-truth
+    frame (µ-RegPro style), ``"own"`` (default) keeps the MR grid and scanner affine. Built in a
+    temporary sibling folder and moved into place at the end, so a failure leaves nothing behind.
     """
     if not 1 <= n_pairs <= 100_000:
         raise ValueError(f"n_pairs must be in 1..100000, got {n_pairs}")
     if not 0.0 <= real_fraction <= 1.0:
         raise ValueError(f"real_fraction must be in 0..1, got {real_fraction}")
-    sources = sim_sources_load(yale_dir) if yale_dir is not None else []
+    sources = [*(sim_sources_load(yale_dir) if yale_dir is not None else []), *sources]
     out, tmp = _fresh_output(out_dir)
     try:
         entries = []
@@ -1126,7 +1195,7 @@ def write_dataset(
             use_real = bool(sources) and (n_real < round(real_fraction * (i + 1)))
             src = sources[n_real % len(sources)] if use_real else None
             n_real += int(use_real)
-            pair = simulate_pair(seed=pair_seed, source=src)
+            pair = simulate_pair(seed=pair_seed, source=src, frame=frame)
             name = f"case{i:06d}"
             files = write_pair_deepreg(
                 pair,
@@ -1156,7 +1225,9 @@ def write_dataset(
             "seed": int(seed),
             "layout": "DeepReg paired: moving=MR, fixed=TRUS; labels 4-D ch0 gland, ch k landmark k",
             "moving_grid": moving_grid,
-            "displacement": "(X,Y,Z,3) fixed voxels; warped(p) = moving_on_fixed(p + u(p))",
+            "frame": frame,
+            "displacement": "(X,Y,Z,3) fixed voxels; warped(p) = moving_on_fixed(p + u(p)), "
+            "moving_on_fixed through the ground-truth frame (params.frame_to_mr_world)",
             "pairs": entries,
         }
         (tmp / "dataset.json").write_text(json.dumps(meta, indent=1))
@@ -1329,7 +1400,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     ds.add_argument("--pairs", type=int, default=64)
     ds.add_argument("--seed", type=int, default=0)
     ds.add_argument("--yale", default=None, help="folder of real T2 + gland masks (Yale layout)")
-    ds.add_argument("--moving-grid", choices=["fixed", "own"], default="fixed")
+    ds.add_argument(
+        "--promise12",
+        default=None,
+        help="real PROMISE12 glands: heldout, training or names (train04,train09); "
+        "with it every pair is built on a real gland",
+    )
+    ds.add_argument("--moving-grid", choices=["fixed", "own"], default="own")
+    ds.add_argument(
+        "--frame",
+        choices=["own", "shared"],
+        default="own",
+        help="own (default): each TRUS in its own probe frame; shared: in the MR scanner frame",
+    )
     ds.add_argument(
         "--displacements",
         action="store_true",
@@ -1347,12 +1430,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                 progress=_progress_print,
             )
         else:
+            extra = sim_sources_promise12(args.promise12) if args.promise12 else []
             path = write_dataset(
                 args.out,
                 n_pairs=args.pairs,
                 seed=args.seed,
                 yale_dir=args.yale,
+                sources=extra,
+                real_fraction=1.0 if extra else 0.5,
                 moving_grid=args.moving_grid,
+                frame=args.frame,
                 with_displacement=args.displacements,
                 progress=_progress_print,
             )

@@ -69,6 +69,8 @@ def job_status_dict(job: RegistrationJob) -> dict[str, Any]:
         "device": job.device,
         "error": job.error,
         "metrics": job.metrics,
+        "metrics_basis": job.metrics_basis,
+        "warnings": job.warnings,
         "stage_seconds": job.stage_seconds,
         "registered_series": job.registered_series_id,
         "heartbeat_at": job.heartbeat_at.isoformat() if job.heartbeat_at else None,

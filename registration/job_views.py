@@ -214,6 +214,8 @@ class RegistrationJobSerializer(serializers.ModelSerializer):
             "code_version",
             "stage_seconds",
             "metrics",
+            "metrics_basis",
+            "warnings",
             "error",
             "registered_series",
             "created_at",

@@ -496,19 +496,33 @@ def _outputs_write_tmp(
     )
     metrics = _json_number(dict(getattr(result, "metrics", {}) or {}))
     model = _json_number(dict(getattr(result, "model", {}) or {}))
+    basis = str(getattr(result, "metrics_basis", "") or "")
+    warnings = [str(w) for w in (getattr(result, "warnings", []) or [])]
     summary = {
         "job": job.pk,
         "attempt": job.attempt,
         "case_code": job.case.case_code,
         "method": job.method,
         "metrics": metrics,
+        "metrics_basis": basis,
+        "warnings": warnings,
+        "world": np.asarray(getattr(result, "world", np.eye(4))).tolist(),
+        "displacement_convention": "(X,Y,Z,3) TRUS voxels u: "
+        "registered(p) = MR(inv(A_mr) @ world @ A_us @ (p + u(p)))",
         "model": model,
         "stage_seconds": _json_number(dict(getattr(result, "stage_seconds", {}) or {})),
         "qc": qc,
         "synthetic": job.case.synthetic,
     }
     (tmp / "metrics.json").write_text(json.dumps(summary, indent=2))
-    return {"metrics": metrics, "model": model, "warped_label": warped_label, "qc": qc}
+    return {
+        "metrics": metrics,
+        "metrics_basis": basis,
+        "warnings": warnings,
+        "model": model,
+        "warped_label": warped_label,
+        "qc": qc,
+    }
 
 
 def _remove_tree(path: Path) -> None:
@@ -677,6 +691,8 @@ def _outputs_commit(
                 registered_series=registered,
                 output_dir=rel,
                 metrics=written["metrics"],
+                metrics_basis=written["metrics_basis"][:300],
+                warnings=written["warnings"],
                 stage_seconds=_json_number(stage_seconds),
                 model_name=str(model.get("name", job.method))[:100],
                 model_checkpoint=str(model.get("checkpoint", ""))[:200],
@@ -796,7 +812,7 @@ def job_run(*, job_pk: int, worker_id: str) -> str:
         config = worker_mod.registration_config(job.method, device)
         progress.check()
 
-        from inference.pipeline import RegistrationCancelled, register_case
+        from inference.pipeline import RegistrationCancelled, RegistrationFailed, register_case
         from inference.registry import CheckpointError
 
         def on_progress(stage: str, fraction: float) -> None:
@@ -834,6 +850,8 @@ def job_run(*, job_pk: int, worker_id: str) -> str:
                 f"No usable trained model for method {job.method!r} is installed on worker "
                 f"{worker_id} ({exc}). Choose another method or install the checkpoint."
             ) from exc
+        except RegistrationFailed as exc:
+            raise JobInputError(f"Registration of case {case.case_code} failed: {exc}") from exc
         except ValueError as exc:
             raise JobInputError(
                 f"The images of case {case.case_code} cannot be registered: {exc}"

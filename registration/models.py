@@ -243,6 +243,14 @@ class RegistrationJob(models.Model):
     code_version = models.CharField(max_length=64, blank=True)
     stage_seconds = models.JSONField(default=dict, blank=True)
     metrics = models.JSONField(default=dict, blank=True)
+    metrics_basis = models.CharField(
+        max_length=300,
+        blank=True,
+        help_text="What the metrics were measured against (given or segmented gland labels).",
+    )
+    warnings = models.JSONField(
+        default=list, blank=True, help_text="Plausibility warnings of a registration that ran."
+    )
     error = models.TextField(blank=True, help_text="Short message for coordinators.")
     traceback = models.TextField(blank=True, help_text="For admins.")
     registered_series = models.ForeignKey(

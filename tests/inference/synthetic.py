@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
+from scipy.spatial.transform import Rotation
 
 from inference.io import label_load, volume_load
 
@@ -98,3 +99,67 @@ def yale_pair(
         us_label=us_label.astype(np.uint8),
         us_landmarks=us_lm,
     )
+
+
+MR_SHAPE = (40, 44, 30)
+US_SHAPE = (36, 40, 32)
+
+
+def ellipsoid(
+    shape: tuple[int, ...],
+    centre: tuple[float, ...] | NDArray[np.float64],
+    radii: tuple[float, ...],
+    rot: NDArray[np.float64] | None = None,
+) -> NDArray[np.uint8]:
+    """SYNTHETIC ellipsoid mask (radii in voxels along the rotated axes)."""
+    rot = np.eye(3) if rot is None else rot
+    g = np.indices(shape, dtype=np.float64).reshape(3, -1) - np.asarray(centre)[:, None]
+    q = rot.T @ g
+    d = sum((q[i] / radii[i]) ** 2 for i in range(3))
+    return (d <= 1.0).reshape(shape).astype(np.uint8)
+
+
+def frames_case(
+    tilt_deg: tuple[float, float, float] = (12.0, -15.0, 8.0),
+    shift_mm: tuple[float, float, float] = (140.0, -60.0, 95.0),
+) -> dict[str, NDArray[np.generic]]:
+    """SYNTHETIC pair: an MR ellipsoid gland in scanner coordinates; the same gland on a TRUS grid
+    in its own frame, tilted by ``tilt_deg`` and moved by ``shift_mm``; one landmark each side."""
+    a_mr = np.diag([1.0, 1.0, 1.5, 1.0])
+    a_mr[:3, 3] = (-20.0, -22.0, -22.5)
+    rot = Rotation.from_euler("xyz", tilt_deg, degrees=True).as_matrix()
+    a_us = np.eye(4)  # the probe frame: origin 0, 1 mm voxels
+    # MR world of a TRUS world point x: W x = rot x + t, with the gland centres matching.
+    c_mr_vox = np.array([20.0, 22.0, 15.0])
+    c_mr = a_mr[:3, :3] @ c_mr_vox + a_mr[:3, 3]
+    c_us = np.array([18.0, 20.0, 16.0])
+    w = np.eye(4)
+    w[:3, :3] = rot
+    w[:3, 3] = c_mr - rot @ c_us  # the gland centres coincide under W
+    mr_label = ellipsoid(MR_SHAPE, c_mr_vox, (11, 8, 5))
+    # The TRUS gland is the MR gland seen through W: sample it on the TRUS grid.
+    p = np.indices(US_SHAPE, dtype=np.float64).reshape(3, -1)
+    q = np.linalg.inv(a_mr) @ w @ a_us @ np.vstack([p, np.ones(p.shape[1])])
+    us_label = (
+        ndimage.map_coordinates(mr_label.astype(np.float32), q[:3], order=1).reshape(US_SHAPE) > 0.5
+    ).astype(np.uint8)
+    lm_mr_vox = c_mr_vox + np.array([5.0, 2.0, 1.0])
+    lm_world = a_mr[:3, :3] @ lm_mr_vox + a_mr[:3, 3]
+    lm_us_vox = np.linalg.solve(w[:3, :3], lm_world - w[:3, 3])
+    mr_lm = ellipsoid(MR_SHAPE, lm_mr_vox, (1.6, 1.6, 1.1))
+    us_lm = ellipsoid(US_SHAPE, lm_us_vox, (1.6, 1.6, 1.6))
+    # Then the TRUS frame is moved anywhere: a probe knows nothing of the scanner's origin.
+    a_us[:3, 3] = np.asarray(shift_mm)
+    rng = np.random.default_rng(0)
+    mr = (0.1 + 0.8 * mr_label + 0.02 * rng.random(MR_SHAPE)).astype(np.float32)
+    us = (0.2 + 0.6 * us_label + 0.05 * rng.random(US_SHAPE)).astype(np.float32)
+    return {
+        "mr": mr,
+        "mr_affine": a_mr,
+        "us": us,
+        "us_affine": a_us,
+        "mr_label": mr_label,
+        "us_label": us_label,
+        "mr_landmarks": mr_lm,
+        "us_landmarks": us_lm,
+    }

@@ -14,42 +14,43 @@ from inference.register import main as register_main
 from inference.segmentation import segment_volume
 from inference.train_segmentation import DEFAULTS, _merge
 from inference.train_segmentation import train as seg_train
-from tests.inference.synthetic import ball
+from tests.inference.synthetic import ball, frames_case
 from tests.inference.test_training import write_pairs
 
 torch.set_num_threads(1)
 
 
 def test_register_cli_writes_outputs(tmp_path):
-    shape = (24, 26, 22)
-    aff = np.diag([1.0, 1.0, 1.5, 1.0])
-    us_lab = ball(shape, (12, 13, 11), 6)
-    mr_lab = ball(shape, (14, 12, 11), 6)
+    """Two images in different frames (SYNTHETIC ellipsoids), registered from the command line."""
+    case = frames_case()
     paths = {
-        "mr": (mr_lab * 100.0 + 10).astype(np.float32),
-        "us": (us_lab * 80.0 + 30).astype(np.float32),
-        "mr-label": mr_lab,
-        "us-label": us_lab,
-        "mr-landmarks": ball(shape, (16, 12, 11), 1.5),
-        "us-landmarks": ball(shape, (14, 13, 11), 1.5),
+        "mr": (case["mr"], case["mr_affine"]),
+        "us": (case["us"], case["us_affine"]),
+        "mr-label": (case["mr_label"], case["mr_affine"]),
+        "us-label": (case["us_label"], case["us_affine"]),
+        "mr-landmarks": (case["mr_landmarks"], case["mr_affine"]),
+        "us-landmarks": (case["us_landmarks"], case["us_affine"]),
     }
     args = []
-    for name, arr in paths.items():
+    for name, (arr, aff) in paths.items():
         iio.volume_save(tmp_path / f"{name}.nii.gz", arr, aff)
         args += [f"--{name}", str(tmp_path / f"{name}.nii.gz")]
     out = tmp_path / "out"
     assert register_main([*args, "--method", "initial", "--out", str(out)]) == 0
     names = {p.name for p in out.iterdir()}
     assert {
-        "mr_on_us.nii.gz",
+        "mr_initial.nii.gz",
         "warped_mr.nii.gz",
         "warped_mr_label.nii.gz",
         "displacement.nii.gz",
         "result.json",
         "qc.png",
     } <= names
+    shape = case["us"].shape
     doc = json.loads((out / "result.json").read_text())
-    assert doc["metrics"]["dsc_after"] > doc["metrics"]["dsc_before"]
+    assert doc["metrics"]["dsc_initial"] > 0.9 and doc["metrics"]["tre_after_mean"] < 2.0
+    assert "reference labels" in doc["metrics_basis"]
+    assert np.asarray(doc["world"]).shape == (4, 4)
 
     assert nib.load(str(out / "displacement.nii.gz")).shape == (*shape, 3)
     assert (out / "qc.png").read_bytes()[:4] == b"\x89PNG"
@@ -69,6 +70,14 @@ def test_register_cli_writes_outputs(tmp_path):
         == 2
     )
     assert not bad_out.exists()
+    # a registration that fails its checks: exit 3, the reason, nothing written
+    iio.volume_save(tmp_path / "empty.nii.gz", np.zeros_like(case["us_label"]), case["us_affine"])
+    failed = tmp_path / "failed"
+    empty_args = [
+        a if not a.endswith("us-label.nii.gz") else str(tmp_path / "empty.nii.gz") for a in args
+    ]
+    assert register_main([*empty_args, "--method", "initial", "--out", str(failed)]) == 3
+    assert not failed.exists()
 
 
 def test_evaluate_table_and_files(tmp_path, capsys):
@@ -93,9 +102,11 @@ def test_evaluate_table_and_files(tmp_path, capsys):
     assert "mean ± SD DSC" in text and "case000" in text and "initial" in text
     doc = json.loads((tmp_path / "ev" / "results.json").read_text())
     assert {r["method"] for r in doc["rows"]} == {"initial", "io"}
-    assert doc["summary"]["before"]["n"] == 2
+    assert doc["summary"]["initial alignment"]["pairs"] == 2
+    assert doc["summary"]["io"]["dsc_n"] == 2 and doc["summary"]["io"]["failed"] == 0
     lines = (tmp_path / "ev" / "results.csv").read_text().splitlines()
-    assert lines[0].startswith("case,method,model,dsc_before") and len(lines) == 5
+    assert lines[0].startswith("case,method,labels,status,model,dsc_initial") and len(lines) == 5
+    assert "(n=2)" in text and "against ground truth" in text
 
 
 def test_segmentation_training_and_segment_stage(tmp_path):

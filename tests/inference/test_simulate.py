@@ -47,17 +47,19 @@ def _centroids_world(labels: np.ndarray, affine: np.ndarray) -> dict[int, np.nda
 
 def _tre_world(p: SimulatedPair) -> tuple[float, float]:
     """Mean landmark distance (mm) before, and after carrying each TRUS centroid by u into MR world."""
+    # Ground truth lives in the MR frame: the TRUS grid's affine there is ``us_affine_mr``.
+    a_us = p.us_affine_mr
     mr = _centroids_world(p.mr_landmarks, p.mr_affine)
-    us = _centroids_world(p.us_landmarks, p.us_affine)
+    us = _centroids_world(p.us_landmarks, a_us)
     assert set(mr) == set(us)
     before, after = [], []
     for k in mr:
-        vox = np.linalg.solve(p.us_affine, np.r_[us[k], 1.0])[:3]
+        vox = np.linalg.solve(a_us, np.r_[us[k], 1.0])[:3]
         u = [
             ndimage.map_coordinates(p.displacement[c], vox.reshape(3, 1), order=1)[0]
             for c in range(3)
         ]
-        carried = p.us_affine[:3, :3] @ (vox + np.asarray(u)) + p.us_affine[:3, 3]
+        carried = a_us[:3, :3] @ (vox + np.asarray(u)) + a_us[:3, 3]
         before.append(np.linalg.norm(us[k] - mr[k]))
         after.append(np.linalg.norm(carried - mr[k]))
     return float(np.mean(before)), float(np.mean(after))
@@ -140,7 +142,7 @@ def test_zero_deformation_gives_zero_field_and_matching_anatomy() -> None:
     on_us = sim.mr_resample_to_us(p, p.mr_label, order=0)
     assert metrics.dice(on_us, p.us_label) > 0.93
     mr = _centroids_world(p.mr_landmarks, p.mr_affine)
-    us = _centroids_world(p.us_landmarks, p.us_affine)
+    us = _centroids_world(p.us_landmarks, p.us_affine_mr)
     assert max(np.linalg.norm(mr[k] - us[k]) for k in mr) < 0.7
     assert p.lesion_side == "none" and p.lesions == ()
 
@@ -265,9 +267,12 @@ def test_cli_dataset_real_pair(tmp_path: Path) -> None:
     assert rc == 0
     meta = json.loads((tmp_path / "d" / "dataset.json").read_text())
     assert meta["synthetic"] is True and meta["pairs"][0]["source"] == "phantom"
-    fixed, _ = sio.volume_load(tmp_path / "d" / "fixed_images" / "case000000.nii.gz")
-    moving, _ = sio.volume_load(tmp_path / "d" / "moving_images" / "case000000.nii.gz")
-    assert fixed.shape == moving.shape == sim.US_SHAPE
+    fixed, f_aff = sio.volume_load(tmp_path / "d" / "fixed_images" / "case000000.nii.gz")
+    moving, m_aff = sio.volume_load(tmp_path / "d" / "moving_images" / "case000000.nii.gz")
+    # The clinical way: the MR on its own grid in scanner coordinates, the TRUS in the probe's frame.
+    assert fixed.shape == sim.US_SHAPE and moving.shape == sim.MR_SHAPE
+    assert np.allclose(f_aff[:3, 3], 0.0) and not np.allclose(m_aff, f_aff)
+    assert meta["frame"] == "own" and meta["pairs"][0]["params"]["frame"] == "own"
     assert sim.main(["dataset", "--out", str(tmp_path / "d"), "--pairs", "1"]) == 2
 
 
@@ -383,3 +388,19 @@ def test_yale_source_pair(yale_source: sim.SimSource) -> None:
     before, after = _tre_world(p)
     assert after < 0.5 and after < 0.1 * before
     assert metrics.folding_fraction(p.displacement) == 0.0
+
+
+def test_trus_in_its_own_frame_and_shared_frame_agree_on_anatomy() -> None:
+    """The default TRUS affine is the probe's (origin 0, tilted ≤ 20° per axis against the MR axes);
+    ``frame="shared"`` puts the same grid in the MR frame; the images are the same."""
+    own = simulate_pair(seed=11, lesions=[], n_landmarks=3)
+    shared = simulate_pair(seed=11, lesions=[], n_landmarks=3, frame="shared")
+    assert np.allclose(own.us_affine, np.diag([sim.US_SPACING] * 3 + [1.0]))
+    assert own.params["frame"] == "own" and shared.params["frame"] == "shared"
+    tilt = np.asarray(own.params["probe_tilt_deg"])
+    assert np.all(np.abs(tilt) <= 20.0) and np.abs(tilt).max() > 1.0
+    f = np.asarray(own.params["frame_to_mr_world"])
+    assert np.allclose(f @ own.us_affine, own.us_affine_mr, atol=1e-5)
+    assert np.allclose(shared.us_affine, shared.us_affine_mr)
+    with pytest.raises(ValueError, match="frame"):
+        simulate_pair(seed=0, frame="other")  # type: ignore[arg-type]

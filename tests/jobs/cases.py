@@ -30,16 +30,15 @@ def _ball(shape: tuple[int, int, int], centre: tuple[float, ...], r: float) -> N
 
 
 def synthetic_pair(seed: int = 0) -> dict[str, Any]:
-    """MR (1x1x3 mm) and TRUS (1x1x2 mm) volumes of a gland that sits ~2.4 mm apart in world space.
+    """MR (1x1x3 mm) and TRUS (1x1x2 mm) volumes of a gland, each in its own frame (~25 mm apart).
 
     Few slices on purpose: every slice becomes a DICOM file when the case is stored.
     """
     rng = np.random.default_rng(seed)
     mr_aff = np.diag([1.0, 1.0, 3.0, 1.0])
     mr_aff[:3, 3] = [-16.0, -16.0, -15.0]
+    # The TRUS in its own (probe) frame, origin 0: its world coordinates say nothing of the MR's.
     us_aff = np.diag([1.0, 1.0, 2.0, 1.0])
-    us_aff[:3, 3] = [-14.0, -11.0, -12.0]
-    # Gland centred at world (0, 0, 0) on the MR and (1, 2, -1) on the TRUS, so registration helps.
     mr_centre = (16.0, 16.0, 5.0)
     us_centre = (15.0, 13.0, 5.5)
     mr_label = _ellipsoid(MR_SHAPE, mr_centre, (8.0, 6.0, 2.7))

@@ -39,7 +39,7 @@ def _check_exactly_once(final: dict) -> None:  # type: ignore[type-arg]
 
 
 def _run(d: Deployment, kind: str) -> dict:  # type: ignore[type-arg]
-    d.harness("init", str(N_JOBS))
+    d.harness("init", str(N_JOBS), "--labels")
     workers = [d.worker_start(kind, f"{kind}-w{i}-{uuid.uuid4().hex[:6]}") for i in (1, 2)]
     ready = "Starting worker" if kind == "db" else "Listening on"
     for w in workers:

@@ -78,10 +78,11 @@ def test_job_run_writes_every_output(case, coordinator):
     assert summary["synthetic"] is True and summary["case_code"] == "SYN001"
 
     m = job.metrics
-    assert m["dsc_after"] > m["dsc_before"]
-    assert m["tre_after_mean"] < m["tre_before_mean"]
+    assert m["dsc_after"] > 0.8 and m["tre_after_mean"] < 2.5
     assert "hd95_after" in m and m["folding_fraction"] == 0.0
-    assert {"resample", "initial", "metrics", "writing outputs"} <= set(job.stage_seconds)
+    assert "reference labels" in job.metrics_basis and job.warnings == []
+    assert summary["metrics_basis"] == job.metrics_basis and len(summary["world"]) == 4
+    assert {"initial", "metrics", "writing outputs"} <= set(job.stage_seconds)
     assert job.model_name == "initial-alignment" and job.code_version
     assert job.model_checkpoint == "" and job.model_synthetic_training is False
     assert tmp_entries() == []
