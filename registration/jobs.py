@@ -323,22 +323,6 @@ def _load_label(
     return label
 
 
-def _label_outside_fixed_grid(
-    label: NDArray[np.uint8],
-    affine: NDArray[np.float64],
-    fixed_shape: tuple[int, ...],
-    fixed_affine: NDArray[np.float64],
-) -> bool:
-    """True when no voxel of ``label`` falls inside the TRUS field of view (world space)."""
-    idx = np.argwhere(label > 0)
-    if len(idx) > 20000:  # a sample is enough to find one inside voxel
-        idx = idx[:: len(idx) // 20000 + 1]
-    world = affine @ np.c_[idx, np.ones(len(idx))].T
-    on_fixed = (np.linalg.inv(fixed_affine) @ world)[:3].T
-    inside = np.all((on_fixed > -0.5) & (on_fixed < np.asarray(fixed_shape) - 0.5), axis=1)
-    return not bool(inside.any())
-
-
 def _inputs_load(case: Case) -> _Inputs:
     originals = {s.modality: s for s in case.series.filter(kind=ImageSeries.Kind.ORIGINAL)}
     mr_s = originals.get(ImageSeries.Modality.MR_T2)
@@ -368,14 +352,8 @@ def _inputs_load(case: Case) -> _Inputs:
                 inputs.mr_landmarks = lm
             else:
                 inputs.us_landmarks = lm
-    if inputs.mr_label is not None and _label_outside_fixed_grid(
-        inputs.mr_label, mr_aff, us.shape, us_aff
-    ):
-        raise JobInputError(
-            f"The MR gland label of case {case.case_code} lies entirely outside the TRUS field of "
-            "view: it does not overlap the image to register to. Check the label and the image "
-            "positions."
-        )
+    # No check of the MR label against the TRUS field of view: the two share no frame of reference
+    # (the registration aligns them from the glands, and says so when it cannot).
     return inputs
 
 

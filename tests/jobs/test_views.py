@@ -110,6 +110,31 @@ def test_finished_job_shows_qc_and_metrics(client_for, coordinator, junior, case
     assert c.get(f"/jobs/{job.pk}/qc/other.png").status_code == 404
     status = c.get(f"/jobs/{job.pk}/status.json").json()
     assert status["progress"] == 100 and set(status["qc"]) == {"checkerboard", "contours"}
+    # What the metrics were measured against, on the page, in the progress JSON and in the API.
+    basis = "against the gland labels given with the images (reference labels)"
+    assert basis in page.content.decode() and basis in status["metrics_basis"]
+    assert basis in c.get(f"/api/jobs/{job.pk}/").json()["metrics_basis"]
+
+
+def test_failed_registration_says_why_on_the_page_and_in_the_api(client_for, coordinator, cohort):
+    """A registration that fails its checks ends failed, with the reason, never "succeeded"."""
+    import numpy as np
+
+    from tests.jobs.cases import MR_SHAPE, case_make
+
+    tiny = np.zeros(MR_SHAPE, np.uint8)
+    tiny[14:17, 14:17, 4:6] = 1  # SYNTHETIC: a 0.05 mL "gland" against a 1.6 mL TRUS gland
+    bad = case_make(cohort, "TINY", mr_label_override=tiny, landmarks=False)
+    job = jobs.job_create(case=bad, method="initial")
+    jobs.job_run(job_pk=job.pk, worker_id="test")
+    job.refresh_from_db()
+    assert job.status == "failed" and job.registered_series is None
+    c = client_for(coordinator)
+    why = "The gland volumes disagree"
+    assert why in c.get(f"/jobs/{job.pk}/").content.decode()
+    assert why in c.get(f"/api/jobs/{job.pk}/").json()["error"]
+    assert why in c.get(f"/jobs/{job.pk}/status.json").json()["error"]
+    assert why in c.get(f"/cases/{bad.pk}/").content.decode()
 
 
 def test_case_panel_renders_register_button_and_qc(rf, coordinator, case):
