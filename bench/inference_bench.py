@@ -7,11 +7,14 @@ Prints (and writes JSON to ``--out``):
 1. RERN forward time at the µ-RegPro grid 81x118x88 (median of repeats, ``--threads`` CPU threads, or
    the GPU when present) and the peak resident memory of a fresh process doing it.
 2. Whole-case time, load -> write (NIfTI in, NIfTI + QC PNG out) for ``rern+io`` and ``initial``, warm
-   (models and libraries loaded) and cold (a fresh ``python -m inference.register`` process).
-3. Accuracy on held-out SIMULATED pairs — built from the real Yale T2 anatomy (never used in training)
-   and from phantom seeds outside the training range — for every method, including the SimpleITK
-   B-spline baseline (its time too), with DSC, HD95, TRE and folding. All pairs are simulated.
-4. MRI segmentation DSC on the real Yale T2 (held out) when a ``seg_mri`` model is registered.
+   (models and libraries loaded) and cold (a fresh ``python -m inference.register`` process); and
+   ``rern+io`` on an UNLABELLED case (segmentation of both images + registration + outputs).
+3. Accuracy on held-out SIMULATED pairs — built from the real PROMISE12 glands that no shipped model
+   trained on (``inference.datasets.PROMISE12_HELDOUT``), each TRUS in its own probe frame — for every
+   method, including the SimpleITK B-spline baseline (its time too), with DSC, HD95, TRE and folding,
+   once with the ground-truth gland labels driving the registration and once with segmented ones
+   (figures always against ground truth). All pairs are simulated.
+4. MRI segmentation DSC on the 9 held-out real PROMISE12 T2 volumes.
 
 Timings depend on machine load: the load average is printed with the figures.
 """
@@ -72,34 +75,14 @@ def forward_bench(threads: int, repeats: int) -> dict:
 
 
 def pairs_make(n: int) -> list:
-    from inference.data import RawPair
-    from inference.simulate import SimSource, simulate_pair
+    from inference.data import simulated_pairs
+    from inference.datasets import PROMISE12_HELDOUT
 
-    pairs = []
-    src = None
-    if YALE.is_dir():
-        src = SimSource.from_files(YALE / "prostate_T2_1.nii.gz", YALE / "prostate_segm_1.nii.gz")
-    for kind, source, base in (("yale", src, 9000), ("phantom", None, 9100)):
-        if kind == "yale" and source is None:
-            print("note: ../shared/data absent; Yale-derived pairs skipped")
-            continue
-        for i in range(n):
-            sp = simulate_pair(seed=base + i, source=source)
-            pairs.append(
-                RawPair(
-                    name=f"sim-{kind}-{base + i}",
-                    mr=sp.mr,
-                    mr_affine=sp.mr_affine,
-                    us=sp.us,
-                    us_affine=sp.us_affine,
-                    mr_label=sp.mr_label,
-                    us_label=sp.us_label,
-                    mr_landmarks=sp.mr_landmarks,
-                    us_landmarks=sp.us_landmarks,
-                    synthetic=True,
-                )
-            )
-    return pairs
+    if not (ROOT.parent / "shared" / "data" / "promise12-t2").is_dir():
+        print("note: ../shared/data absent; real-gland pairs replaced by phantoms")
+        return list(simulated_pairs(range(9100, 9100 + n)))
+    names = ",".join(PROMISE12_HELDOUT[:n] if n <= len(PROMISE12_HELDOUT) else PROMISE12_HELDOUT)
+    return list(simulated_pairs(range(9000, 9000 + n), source=f"promise12:{names}"))
 
 
 def whole_case_bench(pair, threads: int, work: Path) -> dict:
@@ -165,36 +148,66 @@ def whole_case_bench(pair, threads: int, work: Path) -> dict:
             capture_output=True,
         )
         res[method]["cold_process_s"] = time.perf_counter() - t
+    runs = []
+    for _ in range(2):  # unlabelled: both glands segmented, as for a real DICOM-only case
+        t = time.perf_counter()
+        mr, a_mr = volume_load(files["mr"])
+        us, a_us = volume_load(files["us"])
+        try:
+            r = register_case(
+                mr=mr,
+                mr_affine=a_mr,
+                us=us,
+                us_affine=a_us,
+                config=RegistrationConfig(num_threads=threads),
+            )
+        except Exception as exc:  # a failed registration is a figure too
+            res["rern+io unlabelled"] = {"failed": str(exc)}
+            return res
+        outputs_write(work / "out-unlabelled", r, us)
+        runs.append(time.perf_counter() - t)
+    res["rern+io unlabelled"] = {
+        "warm_s": runs[-1],
+        "first_in_process_s": runs[0],
+        "stages_s": r.stage_seconds,
+        "model": r.model["name"],
+        "cold_process_s": float("nan"),
+    }
     return res
 
 
 def seg_bench() -> dict | None:
+    """MRI segmenter on the real PROMISE12 T2 volumes it never trained on (3-D DSC, seconds)."""
     from inference import metrics as M
-    from inference.io import label_load, volume_load
+    from inference.datasets import PROMISE12_HELDOUT, promise12_load
     from inference.registry import CheckpointError
     from inference.segmentation import segment_volume
 
-    if not YALE.is_dir():
+    if not (ROOT.parent / "shared" / "data" / "promise12-t2").is_dir():
         return None
-    img, _ = volume_load(YALE / "prostate_T2_1.nii.gz")
-    truth, aff = label_load(YALE / "prostate_segm_1.nii.gz")
-    try:
-        t = time.perf_counter()
-        pred, info = segment_volume(image=img, modality="mri")
-    except CheckpointError as exc:
-        return {"skipped": str(exc)}
+    dscs, secs, info = [], [], {}
+    for name in PROMISE12_HELDOUT:
+        case = promise12_load(name)
+        try:
+            t = time.perf_counter()
+            pred, info = segment_volume(image=case.image, modality="mri", affine=case.affine)
+            secs.append(time.perf_counter() - t)
+        except CheckpointError as exc:
+            return {"skipped": str(exc)}
+        dscs.append(M.dice(pred, case.label))
     return {
-        "model": info["checkpoint"],
-        "synthetic_training": info["synthetic_training"],
-        "dsc_real_yale_t2": M.dice(pred, truth),
-        "seconds": time.perf_counter() - t,
-        "hd95_mm": M.hd95(pred, truth, M.spacing_from_affine(aff)),
+        "model": info.get("checkpoint"),
+        "synthetic_training": info.get("synthetic_training"),
+        "dsc_heldout_promise12": [round(d, 4) for d in dscs],
+        "dsc_mean": sum(dscs) / len(dscs),
+        "dsc_min": min(dscs),
+        "seconds_mean": sum(secs) / len(secs),
     }
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--pairs", type=int, default=3, help="pairs per kind (Yale-derived, phantom)")
+    ap.add_argument("--pairs", type=int, default=3, help="held-out real-gland pairs")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument(
@@ -229,21 +242,29 @@ def main() -> int:
         with tempfile.TemporaryDirectory() as tmp:
             report["whole_case"] = wc = whole_case_bench(pairs[0], args.threads, Path(tmp))
         for m, r in wc.items():
+            if "failed" in r:
+                print(f"whole case [{m}]: FAILED {r['failed']}")
+                continue
             print(
                 f"whole case load->write [{m}] ({r['model']}): warm {r['warm_s']:.2f} s, "
                 f"cold process {r['cold_process_s']:.2f} s; stages {json.dumps({k: round(v, 2) for k, v in r['stages_s'].items()})}"
             )
     if "accuracy" not in args.skip and pairs:
         rows, notes = evaluate_pairs(
-            pairs, methods=args.methods, threads=args.threads, io_steps=args.io_steps
+            pairs,
+            methods=args.methods,
+            labels=("segmented", "given"),
+            threads=args.threads,
+            io_steps=args.io_steps,
         )
         print(
-            "\nAccuracy on held-out SIMULATED pairs (Yale T2 anatomy + phantoms; TRUS is simulated):"
+            "\nAccuracy on held-out SIMULATED pairs (real PROMISE12 held-out glands; TRUS simulated):"
         )
-        print(table_format(rows))
+        for mode in ("segmented", "given"):
+            print(table_format([r for r in rows if r["labels"] == mode], labels=mode))
         s = summary(rows)
         for m, st in s.items():
-            if m != "before":
+            if not m.endswith("initial alignment"):
                 print(
                     f"  {m:>13}: folding mean {st['folding_mean'] * 100:.3f}% max {st['folding_max'] * 100:.3f}%, "
                     f"{st['seconds_mean']:.1f} s/case"
@@ -258,8 +279,8 @@ def main() -> int:
             "synthetic": True,
         }
     if "seg" not in args.skip:
-        report["segmentation_mri_real_yale"] = seg = seg_bench()
-        print(f"MRI segmentation on the real Yale T2: {seg}")
+        report["segmentation_mri_heldout"] = seg = seg_bench()
+        print(f"MRI segmentation on the 9 held-out real PROMISE12 T2 volumes: {seg}")
     report["load_average_end"] = os.getloadavg()
     print(f"load average start {report['load_average_start']}, end {report['load_average_end']}")
     out = Path(args.out)
