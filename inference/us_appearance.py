@@ -1,33 +1,29 @@
 """Ultrasound appearance: measure TRUS volumes, and render the simulator's TRUS (numpy + scipy only).
 
-Conventions: a volume is ``(X, Y, Z)`` = (lateral i, depth j, elevation k) with ``spacing`` in mm per
-axis. Simulated TRUS (:mod:`inference.simulate`) has the probe at low j; a transverse stepper volume
-such as ``../shared/data/trus-real-case001`` has it at high j, so it is first put onto the
-simulator's grid with :func:`inference.trus_real.trus_to_sim_grid` (probe at j = 3, 0.8 mm isotropic) and then both are
-measured on the same grid, i.e. as the networks see them.
+A volume is ``(X, Y, Z)`` = (lateral i, depth j, elevation k), ``spacing`` in mm per axis, probe at
+low j. A real stepper volume is first put onto the simulator's grid (0.8 mm, probe at j = 3) by
+:func:`inference.trus_real.trus_to_sim_grid`; then both are measured alike, as the networks see
+them. Figures are on display grey levels (0–255) inside the imaged fan ``mask``:
 
-Measurements (all on display grey levels, 0–255, inside the imaged fan ``mask``):
-
-* :func:`grey_levels`, :func:`histogram_distance` — grey levels divided by their 99th percentile
-  (gain-free, as the networks' min–max normalisation), compared by Wasserstein-1 and the
-  Jensen–Shannon distance of 64-bin histograms.
-* :func:`speckle_snr` — median μ/σ in the more homogeneous half of 4 mm patches. Fully developed
-  speckle has a Rayleigh envelope, μ/σ = :data:`RAYLEIGH_SNR` = 1.91, before log compression;
-  display grey levels are log-compressed, which raises μ/σ, so compare volumes with each other.
-* :func:`autocorrelation_fwhm` — full width at half maximum (mm) of the speckle autocorrelation
-  along i, j and k after removing the local mean (the anatomy).
-* :func:`gland_contrast` — mean grey level of the gland (2 mm inside its boundary) over a ring 3–8
-  mm outside it, and of the capsule band (−1..+2 mm) over the gland.
+* :func:`grey_levels`, :func:`histogram_distance` — grey levels over their 99th percentile (gain
+  free, like the networks' normalisation): Wasserstein-1 and Jensen–Shannon distance.
+* :func:`speckle_snr` — median μ/σ over the more homogeneous half of 4 mm patches. A Rayleigh
+  envelope (fully developed speckle) has :data:`RAYLEIGH_SNR` = 1.91; log-compressed display grey
+  levels have more, so compare volumes with each other.
+* :func:`autocorrelation_fwhm` — FWHM (mm) of the autocorrelation along i, j, k after removing
+  the local mean (the anatomy).
+* :func:`gland_contrast` — gland over surrounding ring, and capsule peak over gland.
 * :func:`depth_profile` — mean grey level in depth bins from the probe (attenuation, shadowing).
 
-Rendering: :func:`us_render` turns tissue echogenicity and attenuation into a TRUS volume whose
-figures were tuned to the real volume (``python bench/us_appearance_bench.py``).
+:func:`us_render` turns echogenicity and attenuation into TRUS whose figures were fitted to the
+real volume (``python bench/us_appearance_bench.py`` prints both, before and after).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import product
 from typing import Any
 
 import numpy as np
@@ -74,7 +70,9 @@ def grey_levels(volume: NDArray[np.generic], *, mask: Bool) -> F32:
     return np.clip(v / p99, 0.0, 1.0) if p99 > 0 else np.zeros_like(v)
 
 
-def histogram_distance(a: F32, b: F32, *, bins: int = 64) -> dict[str, float]:
+def histogram_distance(
+    a: NDArray[np.floating], b: NDArray[np.floating], *, bins: int = 64
+) -> dict[str, float]:
     """Wasserstein-1 (units of the normalised grey level) and Jensen–Shannon distance (base 2,
     0..1) between two samples of normalised grey levels (:func:`grey_levels`)."""
     edges = np.linspace(0.0, 1.0, bins + 1)
@@ -91,12 +89,7 @@ def histogram_distance(a: F32, b: F32, *, bins: int = 64) -> dict[str, float]:
 
 def _patches(shape: Sequence[int], size: NDArray[np.int64]) -> list[tuple[slice, ...]]:
     ranges = [range(0, n - s + 1, s) for n, s in zip(shape, size)]
-    return [
-        (slice(a, a + size[0]), slice(b, b + size[1]), slice(c, c + size[2]))
-        for a in ranges[0]
-        for b in ranges[1]
-        for c in ranges[2]
-    ]
+    return [tuple(slice(a, a + n) for a, n in zip(c, size)) for c in product(*ranges)]
 
 
 def speckle_snr(
@@ -261,7 +254,11 @@ def analysis_mask(
 
 
 def appearance_summary(
-    volume: NDArray[np.generic], *, spacing: Spacing, mask: Bool, gland: Bool | None = None
+    volume: NDArray[np.generic],
+    *,
+    spacing: Spacing,
+    mask: NDArray[np.generic],
+    gland: Bool | None = None,
 ) -> dict[str, Any]:
     """Every figure above for one volume on the simulator's grid (probe at low j), inside
     :func:`analysis_mask` of ``mask``."""
@@ -286,23 +283,35 @@ def appearance_summary(
 
 @dataclass(frozen=True)
 class RenderParams:
-    """Image-formation settings of :func:`us_render` (defaults tuned to ``trus-real-case001``)."""
+    """Image-formation settings of :func:`us_render`.
 
-    coherent_mm: tuple[float, float, float] = (0.45, 0.3, 1.0)  # σ of the complex PSF field
-    incoherent_mm: tuple[float, float] = (0.7, 0.45)  # envelope averaging in-plane (i, j)
+    The defaults were fitted (coordinate search on the figures of ``bench/us_appearance_bench.py``,
+    phantom + PROMISE12 anatomies) to the one real volume ``trus-real-case001`` on the 0.8 mm grid.
+    """
+
+    coherent_mm: tuple[float, float, float] = (0.65, 0.57, 2.0)  # σ of the complex PSF field
+    incoherent_mm: tuple[float, float] = (0.4, 0.625)  # averaging of the log envelope (i, j)
     frame_mm: float = 2.0  # stepper frame pitch: speckle is drawn per frame, then interpolated
     fine: int = 2  # speckle is formed on a grid this many times finer in-plane
-    speckle_scale: float = 1.0  # × the speckle dB: < 1 for more looks averaged than the 2x grid has
-    texture_mm: tuple[float, float, float] = (1.6, 0.6, 2.0)  # streaky tissue texture
-    texture_db: tuple[float, float] = (6.0, 2.5)  # its amplitude outside / inside the gland
-    capsule: float = 0.9  # specular capsule brightness (× the local echo, beam-normal part)
-    capsule_dark: float = 0.35  # darker band just inside the capsule
-    wall_mm: float = 4.0  # rectal wall pressed on the probe: a bright layer this thick
-    wall_echo: float = 1.1
-    atten_db_cm: float = 1.2  # residual attenuation after time-gain compensation
+    speckle_scale: float = 0.425  # × the speckle dB: the real display averages more looks
+    texture_mm: tuple[float, float, float] = (1.8, 0.9, 2.0)  # streaky tissue texture
+    texture_db: tuple[float, float] = (3.2, 0.8)  # its amplitude outside / inside the gland
+    capsule: float = 1.75  # specular capsule brightness (× the local echo, beam-normal part)
+    capsule_dark: float = 0.3  # darker band just inside the capsule
+    wall_mm: float = 3.0  # rectal wall pressed on the probe: a bright layer this thick
+    wall_echo: float = 0.9
+    atten_db_cm: float = 1.2  # residual attenuation (one way) after time-gain compensation
     dyn_range_db: float = 42.0
-    gain_db: float = 6.0  # amplitude level (dB re 1) displayed as white (255)
+    gain_db: float = 21.5  # amplitude level (dB re 1) displayed as white (255)
     jitter: float = 1.0  # scales the per-volume random variation of gain, range, attenuation
+
+
+def _speckle_formed(rng: np.random.Generator, size: tuple[int, ...], sigma: Sequence[float]) -> F32:
+    """20·log10 of a Rayleigh envelope (unit power): a complex Gaussian field through the PSF."""
+    re = ndimage.gaussian_filter(rng.standard_normal(size, dtype=np.float32), sigma)
+    im = ndimage.gaussian_filter(rng.standard_normal(size, dtype=np.float32), sigma)
+    env2 = re * re + im * im
+    return np.asarray(10.0 * np.log10(env2 / env2.mean() + 1e-12), dtype=np.float32)
 
 
 def _speckle_db(
@@ -323,11 +332,7 @@ def _speckle_db(
     offset = float(rng.uniform(0.0, pitch))
     nf = int(np.ceil((nz - 1 + offset) / pitch)) + 2
     sig = (p.coherent_mm[0] / fine, p.coherent_mm[1] / fine, p.coherent_mm[2] / p.frame_mm)
-    size = (nx * f, ny * f, nf)
-    re = ndimage.gaussian_filter(rng.standard_normal(size, dtype=np.float32), sig)
-    im = ndimage.gaussian_filter(rng.standard_normal(size, dtype=np.float32), sig)
-    env2 = re * re + im * im
-    db = 10.0 * np.log10(env2 / env2.mean() + 1e-12)
+    db = _speckle_formed(rng, (nx * f, ny * f, nf), sig)
     inc = (p.incoherent_mm[0] / fine, p.incoherent_mm[1] / fine, 0.0)
     db = ndimage.gaussian_filter(db, inc)[::f, ::f]
     pos = (np.arange(nz) + offset) / pitch
