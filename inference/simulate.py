@@ -21,28 +21,32 @@ What is simulated, and how
   ``T(x) = M (x + v(x) − c) + c + t``: ``v`` is a probe compression from the rectal side (anterior
   push ``c0·exp(−depth/λ)`` with Gaussian lateral/longitudinal fall-off, whose Jacobian determinant
   ``1 + d/λ`` is always positive) plus a smooth cubic B-spline field (6x6x6 control points, σ = 2 mm);
-  ``M, t`` are a small random rotation (±10°), anisotropic scaling (±4%) and translation (±6 mm)
-  about the gland centre ``c``.
-* **TRUS.** On its own grid (default 81x118x88 at 0.8 mm, RAS+ axes: i → right, j → anterior
-  = depth away from the probe, k → superior). Tissue echogenicity is read at ``T(x)``; then a bright
-  capsule line with a dark band just inside the gland, attenuation integrated along depth (fluid
-  attenuates little: posterior enhancement; bone and calcifications shadow), partial time-gain
-  compensation, multiplicative correlated speckle (Rayleigh envelope of a smoothed complex Gaussian
-  field, longer laterally and in elevation than axially), log compression to 0–255 grey levels and a
-  3-D fan-shaped field of view (transverse sector ±55° from a virtual apex behind the probe, sagittal
-  sector ±50°); outside the fan is 0. Depth integrals follow the j axis, not true radial beams.
+  ``M, t`` are a small random rotation (±5° with the probe tilt of the own frame, ±10° in the shared
+  frame), anisotropic scaling (±4%) and translation (±6 mm) about the gland centre ``c``.
+* **TRUS.** On its own grid (default 81x118x88 at 0.8 mm; the probe's axes: i → right, j → anterior
+  = depth away from the probe, k → superior) in **its own frame** (``frame="own"``, default): the
+  stored affine has origin 0, and the grid is tilted against the MR scanner axes by up to ±20° per
+  axis and placed anywhere — the registration must find the alignment (``frame="shared"`` gives the
+  same grid in the MR frame). The probe compression acts along the grid's depth axis. The image is
+  :func:`inference.us_appearance.us_render`: echogenicity read at ``T(x)``, fitted to the one real TRUS
+  volume in ``../shared/data/trus-real-case001`` (grey-level histogram, speckle statistics and size,
+  gland and capsule contrast, fall-off with depth, thick stepper frames); figures in
+  ``bench/us_appearance_bench.py``. Outside the fan-shaped field of view is 0.
 * **Labels.** Gland labels on both sides (``uint8`` 0/1); 3–6 landmarks as one integer volume per
   side (value ``k`` = landmark ``k``; spheres of 2.5–3.5 mm around the same anatomical point: apex,
   base and mid urethra, lesion centres, cysts, calcifications, zone points). The TRUS labels are the
   same continuous objects evaluated at ``T(x)``, so they match the MR labels through the known field.
-* **Ground truth.** ``displacement (3, X, Y, Z)`` in TRUS voxels, channel ``c`` along index axis ``c``,
-  as in docs/architecture.md: ``warped(p) = mr_on_us(p + u(p))`` where ``mr_on_us`` is the MR
-  resampled onto the TRUS grid through the two affines. ``u(p) = A⁻¹(T(A p) − A p)`` (linear part of
-  the TRUS affine ``A``), evaluated in closed form.
+* **Ground truth.** ``displacement (3, X, Y, Z)`` in TRUS voxels, channel ``c`` along index axis ``c``:
+  ``warped(p) = mr_on_us(p + u(p))`` where ``mr_on_us`` is the MR resampled onto the TRUS grid placed
+  in the MR frame (``SimulatedPair.us_affine_mr``; ``params["frame_to_mr_world"]`` maps the TRUS's own
+  frame there). ``u(p) = A⁻¹(T(A p) − A p)`` (``A`` = ``us_affine_mr``), evaluated in closed form.
+  Registration never sees ``us_affine_mr``: it is for checking results only.
 
 Limits: the ultrasound look is a plausible texture model, not an acoustic simulation (no beam
-geometry, reverberation or refraction); the T2 → echogenicity map of a real source is crude; the
-shared data has one real subject, so every real-anatomy pair shares that anatomy.
+geometry, reverberation or refraction), tuned to ONE real volume; the T2 → echogenicity map of a real
+source is crude. Real sources: Yale subject 1 and the 39 PROMISE12 glands
+(:meth:`SimSource.from_promise12`, :func:`sim_sources_promise12`; assumed spacing, see
+:mod:`inference.datasets`).
 
 Public API (kept stable; other modules import it)
 -------------------------------------------------
@@ -56,14 +60,14 @@ us_spacing=US_SPACING, deformation_scale=1.0) -> SimulatedPair``
 ``mr_resample_to_us(pair, array=None, *, order=1)``, ``volume_to_grid(...)``
     The affine-only resampling (``mr_on_us``) that the displacement convention refers to.
 ``write_pair_deepreg(pair, *, out_dir, name, moving_grid="fixed", with_displacement=False)``,
-``write_dataset(out_dir, *, n_pairs, seed, yale_dir=None, moving_grid="fixed",
-with_displacement=False, progress=None)``
+``write_dataset(out_dir, *, n_pairs, seed, yale_dir=None, sources=(), moving_grid="own",
+frame="own", with_displacement=False, progress=None)``
     DeepReg / µ-RegPro paired layout: ``moving_images/ fixed_images/ moving_labels/ fixed_labels/``
     (4-D labels, channel 0 gland, channel k landmark k) and ``dataset.json`` (per-pair seed, source,
     landmark names, lesions, deformation parameters); optionally ``displacements/`` (X, Y, Z, 3)
     ground truth (~9 MB a pair; ``simulate_pair(seed=...)`` regenerates it exactly anyway).
-    ``moving_grid="fixed"`` stores the MR resampled onto the TRUS grid (affine only, µ-RegPro
-    style); ``"own"`` keeps the MR grid.
+    ``moving_grid="own"`` (default) keeps the MR grid and scanner affine; ``"fixed"`` stores the MR
+    pre-aligned onto the TRUS grid through the ground-truth frame (µ-RegPro style).
 ``write_demo_cohort(out_dir, *, n_cases, seed, yale_dir=None) -> Path``
     A cohort folder in the manifest format of docs/architecture.md, with plausible reference PI-RADS
     and biopsy fields consistent with the simulated lesions.
@@ -71,7 +75,8 @@ with_displacement=False, progress=None)``
 CLI::
 
     python -m inference.simulate demo --out DIR --cases 8 --seed 0 [--yale DIR]
-    python -m inference.simulate dataset --out DIR --pairs 64 --seed 0 [--yale DIR] [--moving-grid own]
+    python -m inference.simulate dataset --out DIR --pairs 64 --seed 0 [--yale DIR]
+        [--promise12 heldout|training|train04,...] [--moving-grid own|fixed] [--frame own|shared]
         [--displacements]
 """
 
