@@ -1,8 +1,11 @@
 """Train an attention U-Net gland segmenter for one modality (MRI or TRUS).
 
     python -m inference.train_segmentation --config inference/configs/seg_mri_sim.yaml [--resume]
+    python -m inference.train_segmentation --config inference/configs/seg_mri_promise12.yaml [--cv 5]
 
-Data (``data.source``): ``simulated`` (MR or TRUS volumes of :mod:`inference.simulate` pairs, labelled
+Data (``data.source``): ``promise12`` (REAL T2: PROMISE12 training cases + Yale subject 1 on the
+canonical millimetre grid, with cross-validation by case; :mod:`inference.seg_train_real`,
+:mod:`inference.seg_cv`), ``simulated`` (MR or TRUS volumes of :mod:`inference.simulate` pairs, labelled
 synthetic), ``folder`` (NIfTI image + mask folders, MSD/PROMISE12 style: ``data.images``,
 ``data.masks``) or ``deepreg`` (a paired folder: moving = MRI, fixed = TRUS). Volumes are cut into
 slices with the paper's preprocessing (:func:`inference.segmentation.slices_prepare`); augmentation is
@@ -51,6 +54,18 @@ DEFAULTS: dict[str, Any] = {
         "val_fraction": 0.2,
     },
     "slice_size": None,
+    # the real-T2 path (data.source: promise12) only; see inference/configs/seg_mri_promise12.yaml
+    "preprocessing": {
+        "spacing_mm": 1.25,
+        "size": [96, 96],
+        "train_drop": [0.1, 0.1],
+        "infer_drop": [0.0, 0.0],
+        "percentiles": [1.0, 99.0],
+        "enhance": [],
+        "tta_flip": True,
+        "threshold": 0.5,
+    },
+    "cv": {"folds": 5, "steps": 800, "out": "var/seg-cv/seg-mri", "low_confidence": 0.85},
     "train": {
         "steps": 300,
         "batch_size": 8,
@@ -89,6 +104,8 @@ def config_load(path: str | Path) -> dict[str, Any]:
     cfg = _merge(DEFAULTS, raw)
     if cfg["modality"] not in MODALITY_SETTINGS:
         raise ValueError(f"{p}: modality must be one of {sorted(MODALITY_SETTINGS)}")
+    if cfg["data"]["source"] == "promise12" and cfg["modality"] != "mri":
+        raise ValueError(f"{p}: data.source promise12 is MRI; set modality: mri")
     return cfg
 
 
@@ -166,6 +183,12 @@ def _val_dice(model: torch.nn.Module, x: np.ndarray, y: np.ndarray, device: torc
 def train(cfg: dict[str, Any], *, resume: bool = False, quiet: bool = False) -> dict[str, Any]:
     """Train from a merged config; returns a summary (losses, validation DSC, checkpoint path)."""
     tr = cfg["train"]
+    if cfg["data"]["source"] == "promise12":
+        from inference.seg_cv import train_ship
+
+        if tr.get("num_threads"):
+            torch.set_num_threads(int(tr["num_threads"]))
+        return train_ship(cfg, resume=resume, log=(lambda m: None) if quiet else print)
     seed = int(tr["seed"])
     random.seed(seed)
     np.random.seed(seed)
@@ -297,13 +320,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Train an attention U-Net gland segmenter.")
     parser.add_argument("--config", required=True)
     parser.add_argument("--resume", action="store_true")
-    parser.add_argument("--steps", type=int)
+    parser.add_argument("--steps", type=int, help="training steps (per fold with --cv)")
+    parser.add_argument(
+        "--cv", type=int, metavar="K", help="K-fold cross-validation by case (promise12 only)"
+    )
+    parser.add_argument(
+        "--fold", type=int, action="append", help="with --cv: run only this fold (repeatable)"
+    )
     args = parser.parse_args(argv)
     try:
         cfg = config_load(args.config)
+        if args.cv is not None and cfg["data"]["source"] != "promise12":
+            raise ValueError("--cv needs data.source: promise12")
     except (OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if args.cv is not None:
+        from inference.seg_cv import cross_validate
+
+        if cfg["train"].get("num_threads"):
+            torch.set_num_threads(int(cfg["train"]["num_threads"]))
+        res = cross_validate(
+            cfg, folds=args.cv, only=args.fold, steps=args.steps, resume=args.resume
+        )
+        return 0 if res["complete"] or args.fold else 1
     if args.steps is not None:
         cfg["train"]["steps"] = args.steps
     summary = train(cfg, resume=args.resume)
