@@ -2,9 +2,11 @@
 
     python -m inference.train_registration --config inference/configs/rern_sim.yaml [--resume]
 
-Data (``data.source``): ``simulated`` (pairs from :mod:`inference.simulate`, labelled synthetic) or
-``deepreg`` (a µ-RegPro/DeepReg paired folder). Every pair is prepared exactly as the pipeline prepares
-it (resample MR onto TRUS, initial gland alignment, normalise, resize to ``input_shape``) and cached in
+Data (``data.source``): ``simulated`` (pairs from :mod:`inference.simulate`, labelled synthetic),
+``simulated_perturbed`` (the same on real glands, misaligned as segmented labels leave them:
+:mod:`inference.reg_train_data`) or ``deepreg`` (a µ-RegPro/DeepReg paired folder). Every pair is
+prepared as the pipeline prepares it (resample MR onto TRUS, initial alignment, normalise, resize to
+``input_shape``) and cached in
 ``output.work_dir``. Training is seeded, shows a tqdm bar, saves a resumable state every
 ``train.val_every`` steps, uses CUDA when present, and finally writes a self-describing checkpoint and
 registers it as the default of its kind in ``inference/checkpoints/registry.json``.
@@ -18,7 +20,7 @@ import math
 import random
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +32,17 @@ from monai.networks.blocks import Warp
 from tqdm import tqdm
 
 from inference import metrics as M
-from inference.data import PreparedPair, _resize, deepreg_pairs, pair_prepare, simulated_pairs
+from inference.data import PreparedPair, RawPair, deepreg_pairs, pair_prepare, simulated_pairs
 from inference.losses import WeakSupervisionLoss
 from inference.models import checkpoint_save, device_pick, model_build
+from inference.reg_train_data import (
+    displacement_augment,
+    pair_resize,
+    pairs_load,
+    pairs_save,
+    perturbed_describe,
+    perturbed_pairs,
+)
 from inference.registry import CHECKPOINT_DIR, registry_register
 
 __all__ = ["config_load", "main", "train"]
@@ -99,81 +109,39 @@ def _pairs_build(cfg: dict[str, Any], split: str, work: Path) -> list[PreparedPa
     cache = _cache_path(work, split)
     shape = cfg["input_shape"]
     if cache.exists():
-        with np.load(cache, allow_pickle=False) as z:
-            meta = json.loads(str(z["meta"]))
-            cached = [
-                PreparedPair(
-                    name=m["name"],
-                    moving=z[f"{i}_moving"],
-                    fixed=z[f"{i}_fixed"],
-                    moving_label=z[f"{i}_moving_label"],
-                    fixed_label=z[f"{i}_fixed_label"],
-                    spacing=tuple(m["spacing"]),  # type: ignore[arg-type]
-                    fixed_points={int(k): np.asarray(v) for k, v in m["fixed_points"].items()},
-                    moving_points={int(k): np.asarray(v) for k, v in m["moving_points"].items()},
-                )
-                for i, m in enumerate(meta)
-            ]
-        return [_pair_resize(p, shape) for p in cached]
+        return [pair_resize(p, shape) for p in pairs_load(cache)]
     data = cfg["data"]
-    if data["source"] == "simulated":
-        raw = simulated_pairs(
-            _seeds(data["train_seeds" if split == "train" else "val_seeds"]),
-            source=data.get("simulate_source"),
+    seeds = data["train_seeds" if split == "train" else "val_seeds"]
+    if data["source"] == "simulated_perturbed":  # inference-like misalignment: reg_train_data
+        pairs = perturbed_pairs(
+            data,
+            _seeds(seeds),
+            split,
+            shape,
+            workers=int(data.get("workers") or 1),
+            progress=lambda it, n: tqdm(it, total=n, desc=f"prepare {split}", leave=False),
         )
-    elif data["source"] == "deepreg":
-        folder = data["folder"] if split == "train" else (data.get("val_folder") or data["folder"])
-        if not folder:
-            raise ValueError("data.folder is required for source 'deepreg'")
-        raw = deepreg_pairs(folder, geometry=data.get("geometry", "resize"))
     else:
-        raise ValueError(f"data.source must be 'simulated' or 'deepreg', got {data['source']!r}")
-    pairs = [
-        pair_prepare(p, shape=shape) for p in tqdm(list(raw), desc=f"prepare {split}", leave=False)
-    ]
+        pairs = [
+            pair_prepare(p, shape=shape)
+            for p in tqdm(list(_raw_pairs(data, split, seeds)), desc=f"prep {split}", leave=False)
+        ]
     if not pairs:
         raise ValueError(f"no {split} pairs found for {data}")
-    arrays: dict[str, Any] = {}
-    meta = []
-    for i, p in enumerate(pairs):
-        arrays.update(
-            {
-                f"{i}_moving": p.moving,
-                f"{i}_fixed": p.fixed,
-                f"{i}_moving_label": p.moving_label,
-                f"{i}_fixed_label": p.fixed_label,
-            }
-        )
-        meta.append(
-            {
-                "name": p.name,
-                "spacing": list(p.spacing),
-                "fixed_points": {str(k): v.tolist() for k, v in p.fixed_points.items()},
-                "moving_points": {str(k): v.tolist() for k, v in p.moving_points.items()},
-            }
-        )
-    work.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_suffix(".tmp.npz")
-    np.savez_compressed(tmp, meta=json.dumps(meta), **arrays)
-    tmp.replace(cache)
+    pairs_save(cache, pairs)
     return pairs
 
 
-def _pair_resize(pair: PreparedPair, shape: Sequence[int]) -> PreparedPair:
-    """Bring a cached pair to another network grid (align-corners scaling of points and spacing)."""
-    cur = pair.moving.shape
-    if tuple(cur) == tuple(int(v) for v in shape):
-        return pair
-    scale = np.array([(t - 1) / max(c - 1, 1) for t, c in zip(shape, cur)])
-    return PreparedPair(
-        name=pair.name,
-        moving=_resize(pair.moving, shape, 1),
-        fixed=_resize(pair.fixed, shape, 1),
-        moving_label=_resize(pair.moving_label, shape, 1),
-        fixed_label=_resize(pair.fixed_label, shape, 1),
-        spacing=tuple(float(s / z) for s, z in zip(pair.spacing, scale)),  # type: ignore[arg-type]
-        fixed_points={k: v * scale for k, v in pair.fixed_points.items()},
-        moving_points={k: v * scale for k, v in pair.moving_points.items()},
+def _raw_pairs(data: dict[str, Any], split: str, seeds: Sequence[int]) -> Iterator[RawPair]:
+    if data["source"] == "simulated":
+        return simulated_pairs(_seeds(seeds), source=data.get("simulate_source"))
+    if data["source"] == "deepreg":
+        folder = data["folder"] if split == "train" else (data.get("val_folder") or data["folder"])
+        if not folder:
+            raise ValueError("data.folder is required for source 'deepreg'")
+        return deepreg_pairs(folder, geometry=data.get("geometry", "resize"))
+    raise ValueError(
+        f"data.source must be simulated[_perturbed] or deepreg, got {data['source']!r}"
     )
 
 
@@ -185,7 +153,11 @@ def _batch(
             device
         )
 
-    return {a: stack(a) for a in ("moving", "fixed", "moving_label", "fixed_label")}
+    out = {a: stack(a) for a in ("moving", "fixed", "moving_label", "fixed_label")}
+    disp = [getattr(pairs[i], "displacement", None) for i in idx]
+    if all(d is not None for d in disp):  # the simulated pairs' true residual field
+        out["displacement"] = torch.from_numpy(np.stack(disp)).to(device)  # type: ignore[arg-type]
+    return out
 
 
 def _augment(
@@ -211,6 +183,8 @@ def _augment(
     out["moving_label"] = F.grid_sample(
         batch["moving_label"], grid, align_corners=True, padding_mode="zeros"
     )
+    if "displacement" in batch:
+        out["displacement"] = displacement_augment(batch["displacement"], theta)
     return out
 
 
@@ -264,12 +238,22 @@ def train(cfg: dict[str, Any], *, resume: bool = False, quiet: bool = False) -> 
     arch = cfg["model"]["architecture"]
     arch_config = dict(cfg["model"].get("arch_config") or {})
     model = model_build(arch, arch_config).to(device)
+    if tr.get("channels_last"):  # ~30% faster 3-D convolutions on CPU (oneDNN)
+        model = model.to(memory_format=torch.channels_last_3d)  # type: ignore[call-overload]
     opt = torch.optim.Adam(model.parameters(), lr=float(tr["lr"]))
+    cosine = tr.get("lr_schedule") == "cosine"  # decay to 0 over train.steps: a stable last model
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, int(tr["steps"])) if cosine else None
+    keep = tr.get("keep_best")  # "tre_after" | "dsc_after": ship the best validated state
+
+    def score(v: dict[str, float]) -> float:
+        return -v["tre_after"] if keep == "tre_after" else v["dsc_after"]
+
     loss_fn = WeakSupervisionLoss(bending_weight=float(tr["bending_weight"]))
     gen = torch.Generator().manual_seed(seed)
     state_path = work / f"{cfg['output']['key']}_state.pt"
     step = 0
     history: list[dict[str, float]] = []
+    st: dict[str, Any] = {}
     if resume and state_path.exists():
         st = torch.load(state_path, map_location=device, weights_only=False)
         model.load_state_dict(st["model"])
@@ -277,6 +261,14 @@ def train(cfg: dict[str, Any], *, resume: bool = False, quiet: bool = False) -> 
         gen.set_state(st["generator"])
         step = int(st["step"])
         history = list(st["history"])
+        if sched is not None and st.get("scheduler"):
+            sched.load_state_dict(st["scheduler"])
+    best: dict[str, Any] | None = None
+    if keep:  # step 0 (identity: the output layer starts at zero) is a candidate too
+        best = st.get("best")
+        if best is None:
+            best = {"step": step, "score": score(_validate(model, val_pairs, device))}
+            best["model"] = {k: v.detach().clone() for k, v in model.state_dict().items()}
     steps = int(tr["steps"])
     bs = min(int(tr["batch_size"]), len(train_pairs))
     val_every = max(int(tr["val_every"]), 1)
@@ -287,11 +279,19 @@ def train(cfg: dict[str, Any], *, resume: bool = False, quiet: bool = False) -> 
     while step < steps:
         idx = torch.randperm(len(train_pairs), generator=gen)[:bs].tolist()
         batch = _augment(_batch(train_pairs, idx, device), tr["augment"], gen)
-        ddf = model(torch.cat([batch["moving"], batch["fixed"]], dim=1))
+        x = torch.cat([batch["moving"], batch["fixed"]], dim=1)
+        fmt = torch.channels_last_3d if tr.get("channels_last") else torch.contiguous_format
+        ddf = model(x.contiguous(memory_format=fmt))
         out = loss_fn(ddf, batch["moving_label"], batch["fixed_label"])
+        if tr.get("displacement_weight") and "displacement" in batch:  # simulated pairs' truth
+            out["loss"] = out["loss"] + float(tr["displacement_weight"]) * F.mse_loss(
+                ddf, batch["displacement"].to(ddf.device)
+            )
         opt.zero_grad()
         out["loss"].backward()
         opt.step()
+        if sched is not None:
+            sched.step()
         step += 1
         losses.append(float(out["loss"]))
         bar.update(1)
@@ -300,6 +300,9 @@ def train(cfg: dict[str, Any], *, resume: bool = False, quiet: bool = False) -> 
             val = _validate(model, val_pairs, device)
             history.append({"step": step, "loss": float(np.mean(losses[-val_every:])), **val})
             bar.write(json.dumps(history[-1]))
+            if best is not None and score(val) > best["score"]:
+                state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                best = {"step": step, "score": score(val), "model": state}
             tmp = state_path.with_suffix(".tmp")
             torch.save(
                 {
@@ -308,20 +311,26 @@ def train(cfg: dict[str, Any], *, resume: bool = False, quiet: bool = False) -> 
                     "generator": gen.get_state(),
                     "step": step,
                     "history": history,
+                    "scheduler": sched.state_dict() if sched is not None else None,
+                    "best": best,
                 },
                 tmp,
             )
             tmp.replace(state_path)
     bar.close()
+    if best is not None:
+        model.load_state_dict(best["model"])
     val = _validate(model, val_pairs, device)
     out_dir = Path(cfg["output"].get("dir") or CHECKPOINT_DIR)
     key = cfg["output"]["key"]
     data = cfg["data"]
     training_data = {
-        "synthetic": data["source"] == "simulated",
+        "synthetic": str(data["source"]).startswith("simulated"),
         "source": data["source"],
         "description": (
-            "SIMULATED MR/TRUS pairs from inference.simulate "
+            perturbed_describe(data)
+            if data["source"] == "simulated_perturbed"
+            else "SIMULATED MR/TRUS pairs from inference.simulate "
             f"({'Yale T2 anatomy' if data.get('simulate_source') else 'parametric phantoms'}), "
             f"seeds {data['train_seeds']}; validation seeds {data['val_seeds']}"
             if data["source"] == "simulated"
@@ -339,7 +348,7 @@ def train(cfg: dict[str, Any], *, resume: bool = False, quiet: bool = False) -> 
         training_data=training_data,
         validation=val,
         input_shape=list(cfg["input_shape"]),
-        extra={"history": history, "steps": step},
+        extra={"history": history, "steps": step, "best_step": best and best["step"]},
     )
     if cfg["output"].get("register", True):
         registry_register(
