@@ -105,8 +105,9 @@ def displacement_augment(disp: Any, theta: Any) -> Any:
     import torch
 
     b, _, *shape = disp.shape
-    sizes = torch.tensor([s - 1 for s in shape], dtype=disp.dtype).view(1, 3, 1, 1, 1)
-    axes = [torch.arange(s, dtype=disp.dtype) for s in shape]
+    kw = {"dtype": disp.dtype, "device": disp.device}
+    sizes = torch.tensor([s - 1 for s in shape], **kw).view(1, 3, 1, 1, 1)
+    axes = [torch.arange(s, **kw) for s in shape]
     idx = torch.stack(torch.meshgrid(*axes, indexing="ij"))[None]
     v = (2 * (idx + disp) / sizes - 1).flip(1).reshape(b, 3, -1)  # grid order (z, y, x)
     theta = theta.to(disp.dtype)

@@ -159,7 +159,7 @@ def cross_validate(
         rec = {
             "fold": f,
             "test": test,
-            "steps": n_steps,
+            "steps": info["steps"],  # fewer when train.max_seconds stopped it
             "seconds": info["seconds"],
             "cpu_seconds": info["cpu_seconds"],
             "rows": res,
@@ -263,7 +263,7 @@ def train_ship(cfg: dict[str, Any], *, resume: bool = False, log: Any = print) -
     prep = meta["preprocessing"]
     path = checkpoint_save(
         out_dir / f"{key}.pt",
-        model=model,
+        model=model.cpu(),
         architecture=arch,
         arch_config=arch_config,
         config=cfg,

@@ -27,7 +27,7 @@ from torch import nn
 
 from inference.datasets import promise12_load, shared_data_dir
 from inference.io import label_load, volume_load
-from inference.models import model_build
+from inference.models import device_pick, model_build
 from inference.seg_canonical import canonical_view, to_canonical, window_sample
 from inference.segmentation import canonical_normalise
 
@@ -217,7 +217,10 @@ def train_model(
     tr = cfg["train"]
     prep = inference_preprocessing(cfg)
     torch.manual_seed(seed)
+    # Batches are built on the CPU (cheap: ~20 ms for 16 slices); the network runs where it is fastest.
+    device = device_pick(str(tr.get("device", "auto")))
     model = model_build(cfg["model"]["architecture"], dict(cfg["model"].get("arch_config") or {}))
+    model.to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=float(tr["lr"]), weight_decay=1e-4)
     warm = min(50, max(steps // 10, 1))
     sched = torch.optim.lr_scheduler.LambdaLR(
@@ -241,8 +244,10 @@ def train_model(
     losses: list[float] = []
     started, cpu0 = time.perf_counter(), time.process_time()
     model.train()
-    while step < steps:
+    budget = float(tr.get("max_seconds") or 0.0)  # a lent GPU's lease: stop early, still return
+    while step < steps and not (budget and time.perf_counter() - started > budget):
         x, y = _batch(cases, bs, prep, tr["augment"], gen)
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         logits = model(x)
         loss = dice(logits, y) + F.binary_cross_entropy_with_logits(logits, y)
         opt.zero_grad()
@@ -268,7 +273,7 @@ def train_model(
                         "cpu_seconds": spent_cpu + time.process_time() - cpu0,
                     }
                 )
-    model.eval()
+    model.eval()  # left on its device: evaluation runs there too (checkpoints are saved from the CPU)
     return model, {
         "history": history,
         "seconds": spent + time.perf_counter() - started,

@@ -223,6 +223,7 @@ def _validate(
 
 def train(cfg: dict[str, Any], *, resume: bool = False, quiet: bool = False) -> dict[str, Any]:
     """Run training from a merged config; returns a summary dict (losses, validation, paths)."""
+    t0 = time.perf_counter()  # train.max_seconds counts the data preparation too
     tr = cfg["train"]
     seed = int(tr["seed"])
     random.seed(seed)
@@ -276,7 +277,9 @@ def train(cfg: dict[str, Any], *, resume: bool = False, quiet: bool = False) -> 
     losses: list[float] = []
     model.train()
     bar = tqdm(total=steps, initial=step, desc=f"train {arch}", disable=quiet)
-    while step < steps:
+    # A wall-clock budget (a lent GPU's lease) stops early; the best validated state still ships.
+    budget = float(tr.get("max_seconds") or 0.0)
+    while step < steps and not (budget and time.perf_counter() - t0 > budget):
         idx = torch.randperm(len(train_pairs), generator=gen)[:bs].tolist()
         batch = _augment(_batch(train_pairs, idx, device), tr["augment"], gen)
         x = torch.cat([batch["moving"], batch["fixed"]], dim=1)
