@@ -64,6 +64,9 @@ KEPT_SOURCE_KEYWORDS = (
     "PatientPosition",
 )
 GRID_TOLERANCE_MM = 1e-3
+# Clean Descriptors option, "or a neutral one": what an original series is called when nothing
+# of its own description survived the vocabulary.
+NEUTRAL_DESCRIPTIONS = {"MR_T2": "T2", "US": "US"}
 
 
 class SeriesInputError(ValueError):
@@ -446,6 +449,7 @@ def _plan_for_image(*, image: CaseImage, key: str, by_column: dict[str, SeriesPl
             (kw, header.get(kw)) for kw in KEPT_SOURCE_KEYWORDS if header.get(kw) not in (None, "")
         ]
         study_date = str(header.get("StudyDate", "") or "")
+        # dataset_deidentify kept only the vocabulary words of the description (clean descriptors).
         description = description or str(header.get("SeriesDescription", "") or "")
         study_uid = remap(image.dicom.study_uid)
         series_uid = remap(image.dicom.series_uid)
@@ -468,6 +472,8 @@ def _plan_for_image(*, image: CaseImage, key: str, by_column: dict[str, SeriesPl
     if parent is not None:
         for_uid = parent.frame_of_reference_uid
         study_uid = parent.study_uid
+    if not description and image.kind == ImageSeries.Kind.ORIGINAL:
+        description = NEUTRAL_DESCRIPTIONS.get(image.modality, "")
     return SeriesPlan(
         modality=image.modality,
         kind=image.kind,
@@ -567,13 +573,12 @@ def cohort_import(
     from registration import importers
 
     path = Path(path)
-    name = (cohort_name or "").strip() or importers.default_cohort_name(
-        Path(source_name or path.name)
-    )
+    # Never the input's own name: clinical exports are often named after the patient.
     run = ImportRun.objects.create(
         started_by=user if getattr(user, "is_authenticated", False) else None,
-        source_name=(source_name or path.name)[:300],
+        source_name=(source_name or ("zip upload" if path.is_file() else "folder"))[:300],
     )
+    name = (cohort_name or "").strip() or importers.default_cohort_name(run_pk=run.pk)
     report: dict[str, Any] = {"cohort": name, "cases": [], "notes": []}
     cohort = Cohort.objects.filter(name=name).first()
     cohort_created = False
@@ -619,7 +624,7 @@ def cohort_import(
                         name=name,
                         defaults={
                             "created_by": run.started_by,
-                            "description": f"Imported from {run.source_name}",
+                            "description": f"Created by import {run.pk}",
                         },
                     )
                     run.cohort = cohort
@@ -666,7 +671,7 @@ def cohort_import_upload(*, uploaded: Any, cohort_name: str | None, user: Any) -
         now = timezone.now()
         return ImportRun.objects.create(
             started_by=user if getattr(user, "is_authenticated", False) else None,
-            source_name=str(getattr(uploaded, "name", "upload.zip"))[:300],
+            source_name="zip upload",
             status=ImportRun.Status.FAILED,
             error=f"the upload is {size} bytes, more than the limit of {limit}",
             report={"cases": [], "notes": []},
@@ -681,7 +686,6 @@ def cohort_import_upload(*, uploaded: Any, cohort_name: str | None, user: Any) -
             path=target,
             cohort_name=cohort_name,
             user=user,
-            source_name=str(getattr(uploaded, "name", "upload.zip")),
         )
 
 

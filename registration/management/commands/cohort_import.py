@@ -35,7 +35,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("path", type=Path)
         parser.add_argument(
-            "--cohort", default=None, help="cohort name (default: the input's name)"
+            "--cohort", default=None, help='cohort name (default: a neutral "Cohort of import N")'
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
