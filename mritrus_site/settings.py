@@ -145,6 +145,11 @@ FILE_UPLOAD_TEMP_DIR = None
 MRITRUS_IMPORT_MAX_BYTES = int(os.environ.get("MRITRUS_IMPORT_MAX_BYTES", 4 * 1024**3))
 MRITRUS_IMPORT_MAX_RATIO = float(os.environ.get("MRITRUS_IMPORT_MAX_RATIO", 200))
 MRITRUS_IMPORT_MAX_FILES = int(os.environ.get("MRITRUS_IMPORT_MAX_FILES", 20000))
+# Per image, checked from the header before decoding: ~20 bytes of memory per voxel while loading.
+MRITRUS_IMPORT_MAX_VOXELS = int(os.environ.get("MRITRUS_IMPORT_MAX_VOXELS", 2**26))
+MRITRUS_IMPORT_MAX_ROWS = int(os.environ.get("MRITRUS_IMPORT_MAX_ROWS", 2000))
+# Import report pages (HTML and API) list this many cases each.
+MRITRUS_REPORT_PAGE_SIZE = int(os.environ.get("MRITRUS_REPORT_PAGE_SIZE", 200))
 
 # Pseudonymisation: a per-install secret so remapped UIDs and shifted dates cannot be reversed.
 # `check --deploy` reports a salt that is not set on its own (mritrus.W001, registration/checks.py).

@@ -74,7 +74,9 @@ def header_read(
 ) -> Dataset:
     """Read one DICOM file; the error names it by ``label`` (never by its path)."""
     try:
-        return pydicom.dcmread(str(path), stop_before_pixels=not pixels)
+        # Large elements (the pixel data) are read when first used, so a header can be checked
+        # before a slice's pixels take memory.
+        return pydicom.dcmread(str(path), stop_before_pixels=not pixels, defer_size="256 KB")
     except InvalidDicomError as exc:
         raise DicomInputError(f"{label}: not a DICOM file ({error_text(exc)})") from exc
     except (EOFError, OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
@@ -121,13 +123,27 @@ def _slice_pixels(ds: Dataset, name: str) -> NDArray[np.float64]:
     return pixels.astype(np.float64) * slope + intercept
 
 
-def series_load(paths: Sequence[Path], *, root: Path | None = None) -> LoadedSeries:
+def voxels_check(*, shape: Sequence[int], max_voxels: int | None, what: str) -> None:
+    """Refuse a volume larger than ``max_voxels`` from its header, before anything is decoded:
+    a small compressed file can inflate to gigabytes (20-odd bytes of memory per voxel here)."""
+    count = int(np.prod([int(s) for s in shape], dtype=np.int64))
+    if max_voxels is not None and count > max_voxels:
+        dims = "×".join(str(int(s)) for s in shape)
+        raise DicomInputError(
+            f"{what} has {count} voxels ({dims}), more than the limit of {max_voxels}"
+        )
+
+
+def series_load(
+    paths: Sequence[Path], *, root: Path | None = None, max_voxels: int | None = None
+) -> LoadedSeries:
     """Read single-frame DICOM files of ONE series into a volume with its RAS affine.
 
     Slices are sorted by position along the slice normal (cross product of the orientation
     cosines); oblique orientations are kept; the slice step comes from the positions, not from
     SliceThickness. Mixed series, patients or orientations, duplicate or missing slices, uneven
-    spacing and non-finite voxels are refused with a message naming the file.
+    spacing and non-finite voxels are refused with a message naming the file. Pixel data is read
+    only once the headers say the volume has at most ``max_voxels`` voxels.
     """
     if not paths:
         raise DicomInputError("no DICOM files given")
@@ -146,6 +162,11 @@ def series_load(paths: Sequence[Path], *, root: Path | None = None) -> LoadedSer
         raise DicomInputError(
             f"{ref_name}: multi-frame DICOM is not supported; export single frames"
         )
+    voxels_check(
+        shape=(int(ref.get("Rows", 0) or 0), int(ref.get("Columns", 0) or 0), count),
+        max_voxels=max_voxels,
+        what="the series",
+    )
     ref_iop = _floats(ref, "ImageOrientationPatient", 6, ref_name)
     ref_spacing = _floats(ref, "PixelSpacing", 2, ref_name)
     for ds, name in zip(headers[1:], names[1:]):
@@ -243,7 +264,11 @@ def series_load(paths: Sequence[Path], *, root: Path | None = None) -> LoadedSer
 
 
 def seg_load_onto(
-    seg_path: Path, series: LoadedSeries, *, root: Path | None = None
+    seg_path: Path,
+    series: LoadedSeries,
+    *,
+    root: Path | None = None,
+    max_voxels: int | None = None,
 ) -> NDArray[np.uint8]:
     """Read a DICOM SEG onto the grid of the series it references.
 
@@ -253,6 +278,15 @@ def seg_load_onto(
     """
     name = "the DICOM SEG file"
     ds = header_read(seg_path, root=root, pixels=True, label=name)
+    voxels_check(
+        shape=(
+            int(ds.get("NumberOfFrames", 1) or 1),
+            int(ds.get("Rows", 0) or 0),
+            int(ds.get("Columns", 0) or 0),
+        ),
+        max_voxels=max_voxels,
+        what=name,
+    )
     if ds.get("SOPClassUID") != SEG_STORAGE:
         raise DicomInputError(f"{name}: not a DICOM SEG (SOP class {ds.get('SOPClassUID')})")
     refs = [str(item.SeriesInstanceUID) for item in ds.get("ReferencedSeriesSequence", [])]

@@ -39,6 +39,7 @@ from registration.dicom_io import (
     is_dicom,
     seg_load_onto,
     series_load,
+    voxels_check,
 )
 from registration.services import CaseImage, CaseInput, grid_matches
 
@@ -70,6 +71,10 @@ COLUMN_ROLES: dict[str, tuple[str, str, str, str]] = {
 CASE_CODE_RE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 GLEASON_RE = re.compile(r"^([1-5])\+([1-5])$")
 IGNORED_NAMES = {"DICOMDIR", "Thumbs.db", "desktop.ini"}
+
+
+def _max_voxels() -> int:
+    return int(settings.MRITRUS_IMPORT_MAX_VOXELS)
 
 
 class ImportInputError(ValueError):
@@ -301,10 +306,17 @@ def _manifest_read(root: Path) -> tuple[list[str], list[tuple[int, dict[str, str
     duplicated = sorted({h for h in header if header.count(h) > 1 and h})
     if duplicated:
         raise ImportInputError(f"{MANIFEST_NAME}: column(s) repeated: {', '.join(duplicated)}")
-    rows = []
+    rows: list[tuple[int, dict[str, str]]] = []
+    max_rows = int(settings.MRITRUS_IMPORT_MAX_ROWS)
     for values in reader:
         if not any(v.strip() for v in values):
             continue
+        if len(rows) >= max_rows:
+            # Refused whole, before any image is read: a cohort this size is a mistake or an attack.
+            raise ImportInputError(
+                f"{MANIFEST_NAME}: more than {max_rows} case rows (MRITRUS_IMPORT_MAX_ROWS); "
+                "split the cohort into several imports"
+            )
         line = reader.line_num
         if len(values) > len(header):
             rows.append(
@@ -498,7 +510,15 @@ def _nifti_load(path: Path, root: Path) -> tuple[NDArray[np.float64], NDArray[np
             f"{name} is neither a NIfTI file (.nii, .nii.gz) nor a DICOM series folder"
         )
     try:
-        img = nib.load(str(path))
+        img = nib.load(str(path))  # the header only: the voxels are read below
+    except Exception as exc:  # nibabel/gzip/zlib raise many unrelated types for bad files
+        raise _ImageError(f"{name} is not a readable NIfTI file ({error_text(exc)})") from exc
+    try:
+        shape = tuple(img.shape)  # type: ignore[attr-defined]
+        voxels_check(shape=shape, max_voxels=_max_voxels(), what=name)
+    except DicomInputError as exc:
+        raise _ImageError(str(exc)) from exc
+    try:
         data = np.asarray(img.dataobj, dtype=np.float64)  # type: ignore[attr-defined]
         affine = np.asarray(img.affine, dtype=np.float64)  # type: ignore[attr-defined]
     except Exception as exc:  # nibabel/gzip/zlib raise many unrelated types for bad files
@@ -528,7 +548,7 @@ def _image_load(
                 raise _ImageError(
                     f"file {k + 1} of {len(files)}: not a DICOM file (non-image file in a series folder)"
                 )
-        series = series_load(files, root=root)
+        series = series_load(files, root=root, max_voxels=_max_voxels())
         if dicom_modality and series.modality != dicom_modality:
             raise _ImageError(
                 f"{name} has DICOM modality '{_modality_word(series.modality)}', "
@@ -563,7 +583,7 @@ def _image_load(
             raise _ImageError(
                 f"{name} is a DICOM SEG; its image column {parent_column} must be a DICOM series"
             )
-        array = seg_load_onto(path, parent.dicom, root=root)
+        array = seg_load_onto(path, parent.dicom, root=root, max_voxels=_max_voxels())
         image = CaseImage(
             column=column,
             modality=modality,
@@ -778,7 +798,9 @@ def _dicom_patient_case(
         for column, members in picks:
             modality, kind, _p, _d = COLUMN_ROLES[column]
             try:
-                series: LoadedSeries = series_load([p for p, _ in members], root=root)
+                series: LoadedSeries = series_load(
+                    [p for p, _ in members], root=root, max_voxels=_max_voxels()
+                )
             except DicomInputError as exc:
                 raise CaseInputError(f"case {code}, {column}: {exc}") from exc
             images[column] = CaseImage(
@@ -793,7 +815,12 @@ def _dicom_patient_case(
             )
         if seg is not None:
             try:
-                label = seg_load_onto(seg[0], images["mr_t2"].dicom, root=root)  # type: ignore[arg-type]
+                label = seg_load_onto(
+                    seg[0],
+                    images["mr_t2"].dicom,  # type: ignore[arg-type]
+                    root=root,
+                    max_voxels=_max_voxels(),
+                )
             except DicomInputError as exc:
                 raise CaseInputError(f"case {code}, mr_label: {exc}") from exc
             images["mr_label"] = CaseImage(

@@ -23,8 +23,7 @@ from typing import Any
 import nibabel as nib
 import numpy as np
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.db import transaction
 from numpy.typing import NDArray
 from pydicom.uid import generate_uid
 
@@ -554,7 +553,7 @@ def cohort_delete(*, cohort: Cohort) -> None:
         _remove_later([folder])
 
 
-# --- cohort import -------------------------------------------------------------------------------
+# --- cohort import (registration/import_runs.py) ----------------------------------------------
 
 
 def cohort_import(
@@ -564,126 +563,16 @@ def cohort_import(
     user: Any = None,
     source_name: str | None = None,
 ) -> ImportRun:
-    """Import a manifest or DICOM-only input (folder or zip) into a cohort; returns the run report.
+    """Import a manifest or DICOM-only input (folder or zip); see `import_runs.cohort_import`."""
+    from registration import import_runs
 
-    Each case is stored whole or not at all. A case whose input was imported before into the same
-    cohort is skipped; a different case with a taken code is rejected. Problems with the input as a
-    whole (unsafe zip, unreadable manifest header) fail the run and store nothing.
-    """
-    from registration import importers
-
-    path = Path(path)
-    # Never the input's own name: clinical exports are often named after the patient.
-    run = ImportRun.objects.create(
-        started_by=user if getattr(user, "is_authenticated", False) else None,
-        source_name=(source_name or ("zip upload" if path.is_file() else "folder"))[:300],
+    return import_runs.cohort_import(
+        path=path, cohort_name=cohort_name, user=user, source_name=source_name
     )
-    name = (cohort_name or "").strip() or importers.default_cohort_name(run_pk=run.pk)
-    report: dict[str, Any] = {"cohort": name, "cases": [], "notes": []}
-    cohort = Cohort.objects.filter(name=name).first()
-    cohort_created = False
-    try:
-        with importers.input_open(path) as root:
-            for item in importers.cases_iterate(root=root, salt=_salt(), notes=report["notes"]):
-                entry: dict[str, Any] = {
-                    "case_code": item.case_code,
-                    "row": item.row,
-                    "status": "rejected",
-                    "reasons": list(item.errors),
-                    "notes": [],
-                    "series": [],
-                }
-                report["cases"].append(entry)
-                if item.errors:
-                    continue
-                existing = (
-                    Case.objects.filter(cohort=cohort, case_code=item.case_code).first()
-                    if cohort is not None
-                    else None
-                )
-                if existing is not None and existing.source_fingerprint == item.fingerprint:
-                    entry["status"] = "skipped"
-                    entry["reasons"] = ["already imported from the same input"]
-                    continue
-                if existing is not None:
-                    entry["reasons"] = [
-                        f"{item.where}column case_code: duplicate case code "
-                        f"'{item.case_code}': the cohort already has a different case with it"
-                    ]
-                    continue
-                try:
-                    case_input = item.load()
-                except importers.CaseInputError as exc:
-                    entry["reasons"] = [str(exc)]
-                    continue
-                entry["notes"] = case_input.notes + [
-                    n for im in case_input.images for n in im.notes
-                ]
-                if cohort is None:
-                    cohort, cohort_created = Cohort.objects.get_or_create(
-                        name=name,
-                        defaults={
-                            "created_by": run.started_by,
-                            "description": f"Created by import {run.pk}",
-                        },
-                    )
-                    run.cohort = cohort
-                try:
-                    case = case_create_from_input(cohort=cohort, case_input=case_input)
-                except IntegrityError as exc:
-                    entry["reasons"] = [f"{item.where}the database refused the case: {exc}"]
-                    continue
-                except SeriesInputError as exc:
-                    entry["reasons"] = [f"{item.where}{exc}"]
-                    continue
-                entry["status"] = "accepted"
-                entry["case_id"] = case.pk
-                entry["series"] = [
-                    f"{s.get_modality_display()} {s.get_kind_display()} {'×'.join(map(str, s.shape))}"
-                    for s in case.series.all()
-                ]
-    except importers.ImportInputError as exc:
-        run.status = ImportRun.Status.FAILED
-        run.error = str(exc)
-    if cohort_created and cohort is not None and not cohort.cases.exists():
-        # Created for this import, but every case failed while being written: leave no trace.
-        cohort.delete()
-        run.cohort = None
-    statuses = [c["status"] for c in report["cases"]]
-    run.accepted = statuses.count("accepted")
-    run.rejected = statuses.count("rejected")
-    run.skipped = statuses.count("skipped")
-    if run.status == ImportRun.Status.RUNNING:
-        run.status = ImportRun.Status.DONE
-        if not report["cases"]:
-            report["notes"].append("the input holds no case")
-    run.report = report
-    run.finished_at = timezone.now()
-    run.save()
-    return run
 
 
 def cohort_import_upload(*, uploaded: Any, cohort_name: str | None, user: Any) -> ImportRun:
-    """Import an uploaded zip (web form or API): spooled under MEDIA_ROOT/tmp, removed afterwards."""
-    size = int(getattr(uploaded, "size", 0) or 0)
-    limit = int(settings.MRITRUS_IMPORT_MAX_BYTES)
-    if size > limit:
-        now = timezone.now()
-        return ImportRun.objects.create(
-            started_by=user if getattr(user, "is_authenticated", False) else None,
-            source_name="zip upload",
-            status=ImportRun.Status.FAILED,
-            error=f"the upload is {size} bytes, more than the limit of {limit}",
-            report={"cases": [], "notes": []},
-            finished_at=now,
-        )
-    with tmp_folder("upload") as tmp:
-        target = tmp / "upload.zip"
-        with target.open("wb") as out:
-            for chunk in uploaded.chunks():
-                out.write(chunk)
-        return cohort_import(
-            path=target,
-            cohort_name=cohort_name,
-            user=user,
-        )
+    """Import an uploaded zip (web form or API); see `import_runs.cohort_import_upload`."""
+    from registration import import_runs
+
+    return import_runs.cohort_import_upload(uploaded=uploaded, cohort_name=cohort_name, user=user)
