@@ -8,9 +8,11 @@ database, DEBUG off. ``DATABASE_URL`` switches to PostgreSQL; ``MRITRUS_TASKS_BA
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("MRITRUS_VAR_DIR", BASE_DIR / "var"))
@@ -58,6 +60,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "django_tasks",
     "django_tasks_db",
+    "axes",
+    "csp",
     "accounts",
     "registration",
     "readerstudy",
@@ -72,6 +76,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last, as django-axes requires: turns a locked-out login into its 429 answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "mritrus_site.urls"
@@ -114,6 +121,28 @@ AUTH_USER_MODEL = "accounts.User"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+
+# Brute force (django-axes): after MRITRUS_LOGIN_FAILURE_LIMIT wrong passwords for one username
+# from one address, that pair is locked out for MRITRUS_LOGIN_COOLOFF_MINUTES, the right password
+# included, on the login form, the admin and the token endpoint alike.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = int(os.environ.get("MRITRUS_LOGIN_FAILURE_LIMIT", 5))
+AXES_COOLOFF_TIME = timedelta(minutes=float(os.environ.get("MRITRUS_LOGIN_COOLOFF_MINUTES", 15)))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_DISABLE_ACCESS_LOG = True  # one row per successful login is not needed, failures are kept
+AXES_LOCKOUT_TEMPLATE = "registration/lockout.html"
+# Behind a proxy, set MRITRUS_BEHIND_PROXY=1 so the client address comes from X-Forwarded-For.
+AXES_IPWARE_META_PRECEDENCE_ORDER = (
+    ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]
+    if env_bool("MRITRUS_BEHIND_PROXY", False)
+    else ["REMOTE_ADDR"]
+)
+# API tokens expire this long after they were issued (POST /api/auth/token/ issues a new one).
+MRITRUS_TOKEN_TTL_HOURS = float(os.environ.get("MRITRUS_TOKEN_TTL_HOURS", 12))
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -181,8 +210,10 @@ MRITRUS_HEARTBEAT_STALE_SECONDS = float(os.environ.get("MRITRUS_HEARTBEAT_STALE_
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+        "accounts.authentication.ExpiringTokenAuthentication",
     ],
+    # Only the token endpoint is throttled (per address); reader traffic is never throttled.
+    "DEFAULT_THROTTLE_RATES": {"auth": os.environ.get("MRITRUS_TOKEN_RATE", "10/min")},
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
@@ -217,6 +248,26 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if _https else Non
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy (django-csp): scripts only from this site (the Cornerstone viewer and its
+# decoder workers included; 'wasm-unsafe-eval' lets its WebAssembly codecs compile), no inline
+# script or handler anywhere. Inline style *attributes* (progress bars) are allowed; they cannot
+# run code. /api/docs/ (Swagger UI from a CDN) widens this for that page only (urls.py).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, "'wasm-unsafe-eval'"],
+        "worker-src": [SELF, "blob:"],
+        "style-src": [SELF],
+        "style-src-attr": ["'unsafe-inline'"],
+        "img-src": [SELF, "data:", "blob:"],
+        "connect-src": [SELF],
+        "font-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 SECURE_REFERRER_POLICY = "same-origin"
 
 LOGGING = {
