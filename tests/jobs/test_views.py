@@ -221,4 +221,4 @@ def test_cohort_and_case_pages_carry_the_job_controls(client_for, coordinator, c
     case_page = c.get(f"/cases/{case.pk}/").content.decode()
     assert f"/cases/{case.pk}/register/" in case_page
     assert f"/jobs/{job.pk}/qc/checkerboard.png" in case_page
-    assert case_page.count("function pollJob") == 1
+    assert case_page.count("js/job_poll.js") == 1
