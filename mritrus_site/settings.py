@@ -225,6 +225,11 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    # Every operation documents the error answers DRF gives (mritrus_site/schema.py).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "mritrus_site.schema.error_responses_add",
+    ],
     # Several models have a `status` field with their own choices; name each enum in the schema.
     "ENUM_NAME_OVERRIDES": {
         "SideEnum": "registration.models.Case.Side",

@@ -197,7 +197,9 @@ class ImportRunViewSet(viewsets.ReadOnlyModelViewSet):
 
 
 class CohortUploadAPIView(APIView):
-    """Upload a cohort zip; the answer is the import report (400 when the input was refused)."""
+    """Upload a cohort zip; the answer is the import report: 201 imported, 422 the input was
+    refused (the report says why), 507 the storage is full; 400 only for a form that does not
+    validate (no file, not a .zip), with DRF's field → messages body."""
 
     permission_classes = [IsAuthenticated, IsCoordinator]
     parser_classes = [MultiPartParser, FormParser]
@@ -206,7 +208,7 @@ class CohortUploadAPIView(APIView):
         request=UploadSerializer,
         responses={
             201: ImportRunDetailSerializer,
-            400: ImportRunDetailSerializer,
+            422: ImportRunDetailSerializer,
             507: ImportRunDetailSerializer,
         },
     )
@@ -226,7 +228,11 @@ class CohortUploadAPIView(APIView):
         code = status.HTTP_201_CREATED
         if run.status == ImportRun.Status.FAILED:
             full = run.error.startswith(NO_SPACE)
-            code = status.HTTP_507_INSUFFICIENT_STORAGE if full else status.HTTP_400_BAD_REQUEST
+            code = (
+                status.HTTP_507_INSUFFICIENT_STORAGE
+                if full
+                else status.HTTP_422_UNPROCESSABLE_ENTITY
+            )
         return Response(
             ImportRunDetailSerializer(run, context={"request": request}).data, status=code
         )
