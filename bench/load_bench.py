@@ -20,6 +20,7 @@ import argparse
 import csv
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -99,15 +100,21 @@ def _busy() -> subprocess.Popen[bytes]:
     )
 
 
-def _wait_up(port: int, timeout: float = 60.0) -> None:
+def _wait_up(port: int, *, workers: int, timeout: float = 120.0) -> None:
+    """Until gunicorn answers, then a few requests so every worker has loaded the app (gunicorn
+    imports Django in each worker on its first request; that is start-up, not load)."""
+    import urllib.request
+
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    answered = 0
+    while time.monotonic() < deadline and answered < 4 * workers:
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/accounts/login/", timeout=60):
+                answered += 1
         except OSError:
             time.sleep(0.3)
-    raise SystemExit("gunicorn did not start")
+    if answered < 4 * workers:
+        raise SystemExit("gunicorn did not start")
 
 
 def stats_print(path: Path) -> dict[str, dict[str, float]]:
@@ -140,6 +147,7 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (make run: 2)")
     parser.add_argument("--threads", type=int, default=4, help="gunicorn threads (make run: 4)")
     parser.add_argument("--busy", action="store_true", help="one core busy alongside")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary var/ folder")
     args = parser.parse_args()
 
     var = django_fresh("mritrus-load-")
@@ -172,7 +180,7 @@ def main() -> int:
     busy = _busy() if args.busy else None
     submitted_file = var / "submitted.json"
     try:
-        _wait_up(port)
+        _wait_up(port, workers=args.workers)
         subprocess.run(
             [
                 str(ROOT / ".venv/bin/locust"),
@@ -198,6 +206,7 @@ def main() -> int:
             cwd=ROOT,
             env={**env, "MRITRUS_LOAD_SUBMITTED": str(submitted_file), "PYTHONWARNINGS": "ignore"},
             stdout=subprocess.DEVNULL,
+            stderr=(var / "locust.log").open("w"),
             check=False,
             timeout=args.duration + 120,
         )
@@ -226,6 +235,10 @@ def main() -> int:
     )
     slow = {k: v["p95"] for k, v in figures.items() if k != "Aggregated" and v["p95"] >= 300}
     print("p95 < 300 ms for every request kind" if not slow else f"p95 ≥ 300 ms: {slow}")
+    if not args.keep:
+        shutil.rmtree(var, ignore_errors=True)
+    else:
+        print(f"kept {var} (locust_stats.csv, gunicorn.log, locust.log)")
     return 1 if lost or duplicated else 0
 
 

@@ -64,8 +64,8 @@ MUTANTS = [
     Mutant(
         "wado: open/washout/lock check removed",
         "readerstudy/selectors.py",
-        "if not assignment_is_available(assignment=view.assignment):",
-        "if False:",
+        "series_uid=series_uid, assignment__reader__user=user)\n    if not assignment_is_available(assignment=view.assignment):",
+        "series_uid=series_uid, assignment__reader__user=user)\n    if False:",
         WADO,
     ),
     Mutant(
@@ -238,8 +238,13 @@ def tests_run(copy: Path, tests: tuple[str, ...]) -> tuple[bool, float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default="", help="run mutants whose name contains this")
+    parser.add_argument("--check", action="store_true", help="only check the mutants apply")
     args = parser.parse_args()
     mutants = [m for m in MUTANTS if args.only in m.name]
+    stale = [m.name for m in mutants if (ROOT / m.path).read_text().count(m.old) != 1]
+    if stale or args.check:
+        print(f"{len(mutants) - len(stale)}/{len(mutants)} mutants apply; stale: {stale}")
+        return 2 if stale else 0
     with tempfile.TemporaryDirectory(prefix="mritrus-mutants-") as tmp:
         copy = Path(tmp) / "tree"
         tree_copy(copy)
