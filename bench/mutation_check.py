@@ -105,7 +105,7 @@ MUTANTS = [
     ),
     Mutant(
         "import notes: raw series description",
-        "registration/importers.py",
+        "registration/importers_dicom.py",
         'desc = descriptor_clean(header.get("SeriesDescription", "")) or "(no description)"',
         'desc = str(header.get("SeriesDescription", "")) or "(no description)"',
         SWEEP,
