@@ -18,6 +18,10 @@ def django_fresh(prefix: str) -> Path:
     var = Path(tempfile.mkdtemp(prefix=prefix))
     os.environ["MRITRUS_VAR_DIR"] = str(var)
     os.environ["MRITRUS_MEDIA_ROOT"] = str(var / "media")
+    # Settings refuse to start without a key when DEBUG is off.
+    import secrets
+
+    (var / "secret_key").write_text(secrets.token_urlsafe(50))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mritrus_site.settings")
     sys.path.insert(0, str(ROOT))
     import django

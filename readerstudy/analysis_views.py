@@ -251,12 +251,35 @@ class _FileRenderer(BaseRenderer):
 class _CoordinatorFileAPIView(_CoordinatorAPIView):
     renderer_classes = [JSONRenderer, _FileRenderer]
 
+    def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
+        # An error (a DRF Response) is JSON even when the client asked for the file renderer,
+        # whose media type "*/*" would otherwise be its Content-Type.
+        if isinstance(response, Response) and isinstance(
+            getattr(request, "accepted_renderer", None), _FileRenderer
+        ):
+            request.accepted_renderer = JSONRenderer()
+            request.accepted_media_type = JSONRenderer.media_type
+        return super().finalize_response(request, response, *args, **kwargs)
+
+
+# What the file endpoints answer besides the file: 404 (JSON) and 409 (text, not analysable).
+_FILE_ERRORS: dict[Any, Any] = {
+    404: OpenApiResponse(OpenApiTypes.OBJECT, description=NOT_FROZEN),
+    (409, "text/plain"): OpenApiResponse(
+        OpenApiTypes.STR, description="the snapshot cannot be analysed"
+    ),
+}
+
 
 class AnalysisResultsAPIView(_CoordinatorAPIView):
     @extend_schema(
         summary="All analysis results of a snapshot (JSON)",
         parameters=[_SNAPSHOT_PARAM],
-        responses={200: OpenApiTypes.OBJECT, 404: OpenApiResponse(description=NOT_FROZEN)},
+        responses={
+            200: OpenApiTypes.OBJECT,
+            404: OpenApiResponse(OpenApiTypes.OBJECT, description=NOT_FROZEN),
+            409: OpenApiResponse(OpenApiTypes.OBJECT, description="cannot be analysed"),
+        },
     )
     def get(self, request: Request, pk: int) -> Response:
         study = analysis_study_get(pk=pk)
@@ -299,7 +322,13 @@ class AnalysisExportAPIView(_CoordinatorFileAPIView):
     @extend_schema(
         summary="Download one export: reads-csv, workbook-xlsx, results-json, imrmc, mrmc-long-csv, figures-zip",
         parameters=[_SNAPSHOT_PARAM],
-        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
+        responses={
+            **{
+                (200, content_type): OpenApiTypes.BINARY
+                for content_type in sorted({f.content_type for f in EXPORT_FORMATS.values()})
+            },
+            **_FILE_ERRORS,
+        },
     )
     def get(self, request: Request, pk: int, key: str) -> HttpResponse:
         study = analysis_study_get(pk=pk)
@@ -311,7 +340,10 @@ class AnalysisFigureAPIView(_CoordinatorFileAPIView):
     @extend_schema(
         summary="Download one figure (roc, kappa, likert, mrmc) as svg or png",
         parameters=[_SNAPSHOT_PARAM],
-        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
+        responses={
+            **{(200, ct): OpenApiTypes.BINARY for ct in sorted(FIGURE_CONTENT_TYPES.values())},
+            **_FILE_ERRORS,
+        },
     )
     def get(self, request: Request, pk: int, key: str, fmt: str) -> HttpResponse:
         study = analysis_study_get(pk=pk)

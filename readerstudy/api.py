@@ -182,7 +182,7 @@ class StudyViewSet(
         """Freeze the reads and take a snapshot."""
         return self._act(lambda s: services.study_lock(study=s, user=request.user))
 
-    @extend_schema(request=None, responses=SnapshotSerializer)
+    @extend_schema(request=None, responses={201: SnapshotSerializer})
     @action(detail=True, methods=["post"])
     def snapshot(
         self, request: Request, pk: str | None = None, format: str | None = None
@@ -195,7 +195,7 @@ class StudyViewSet(
         return Response(SnapshotSerializer(snap).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(responses=ProgressSerializer(many=True))
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], pagination_class=None)  # a short list, never paged
     def progress(
         self, request: Request, pk: str | None = None, format: str | None = None
     ) -> Response:

@@ -64,6 +64,31 @@ def _iso(value: Any) -> str:
     return str(value)
 
 
+# OWASP CSV injection: a spreadsheet runs a cell that starts with one of these as a formula
+# (a reader's comment "=HYPERLINK(...)" would become a live link in the coordinator's Excel).
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_text(value: Any) -> Any:
+    """``value`` for a CSV cell: text that a spreadsheet would read as a formula gets a leading
+    apostrophe (OWASP); numbers and other text are unchanged."""
+    if isinstance(value, str) and value.startswith(FORMULA_TRIGGERS):
+        return "'" + value
+    return value
+
+
+def _xlsx_value(sheet: Any, value: Any) -> Any:
+    """An XLSX cell: text is always stored as text, never as a formula (openpyxl makes any string
+    starting with "=" a formula), and carries the same apostrophe as the CSV."""
+    from openpyxl.cell import WriteOnlyCell
+
+    if not isinstance(value, str):
+        return value
+    cell = WriteOnlyCell(sheet, value=spreadsheet_text(value))
+    cell.data_type = "s"
+    return cell
+
+
 def _cell(value: Any) -> Any:
     """CSV/XLSX cell: empty for missing, ISO 8601 for timestamps, plain Python scalars otherwise."""
     if isinstance(value, pd.Timestamp):
@@ -89,8 +114,13 @@ def export_reads_csv(reads: pd.DataFrame, *, sha256: str) -> bytes:
     """One row per read, columns READ_FIELDS then ``snapshot_sha256`` on every row."""
     frame = _reads_for_file(reads)
     frame["snapshot_sha256"] = sha256
+    for column in frame.columns:
+        if not pd.api.types.is_numeric_dtype(frame[column]):
+            frame[column] = frame[column].map(spreadsheet_text)
     # BOM-less UTF-8: R's read.csv and pandas read it as is; Excel users import it explicitly.
-    text = frame.to_csv(index=False, lineterminator="\n", na_rep="", quoting=csv.QUOTE_MINIMAL)
+    # Text is always quoted: the csv module leaves a lone CR unquoted with a "\n" terminator, and
+    # a comment holding one would split its row.
+    text = frame.to_csv(index=False, lineterminator="\n", na_rep="", quoting=csv.QUOTE_NONNUMERIC)
     return text.encode("utf-8")
 
 
@@ -149,15 +179,15 @@ def export_workbook_xlsx(results: Mapping[str, Any], reads: pd.DataFrame) -> byt
     for key, value in about_rows:
         label = WriteOnlyCell(about, value=key)
         label.font = bold
-        about.append([label, value])
+        about.append([label, _xlsx_value(about, value)])
     used = {"About"}
     tables = [*analysis_tables(results), ("Reads", _reads_for_file(reads))]
     for title, frame in tables:
         sheet = workbook.create_sheet(_sheet_title(title, used))
         sheet.freeze_panes = "A2"
-        header(sheet, [str(c) for c in frame.columns])
+        header(sheet, [str(spreadsheet_text(str(c))) for c in frame.columns])
         for row in frame.itertuples(index=False):
-            sheet.append([_cell(v) for v in row])
+            sheet.append([_xlsx_value(sheet, _cell(v)) for v in row])
     workbook.properties.title = f"{snapshot['study']['name']} analysis"
     workbook.properties.subject = f"snapshot sha256 {snapshot['sha256']}"
     buffer = io.BytesIO()
@@ -250,7 +280,19 @@ def export_mrmc_long_csv(reads: pd.DataFrame, *, results: Mapping[str, Any]) -> 
     )
     for r in frame.itertuples():
         writer.writerow(
-            [r.reader, r.arm, r.case_id, int(r.truth), int(r.pirads), r.case, r.reader_level, sha]
+            [
+                spreadsheet_text(v)
+                for v in (
+                    r.reader,
+                    r.arm,
+                    r.case_id,
+                    int(r.truth),
+                    int(r.pirads),
+                    r.case,
+                    r.reader_level,
+                    sha,
+                )
+            ]
         )
     return buffer.getvalue().encode("utf-8")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.urls import reverse
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status, viewsets
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import IsAuthenticated
@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 
 from accounts.permissions import IsCoordinator
 from registration import selectors, services
+from registration.import_runs import NO_SPACE
 from registration.models import Case, Cohort, ImageSeries, ImportRun
 
 
@@ -92,6 +93,8 @@ class CaseSerializer(serializers.ModelSerializer):
 
 
 class ImportRunSerializer(serializers.ModelSerializer):
+    """A run without its report (lists stay small whatever the cohort size)."""
+
     class Meta:
         model = ImportRun
         fields = [
@@ -103,10 +106,33 @@ class ImportRunSerializer(serializers.ModelSerializer):
             "rejected",
             "skipped",
             "error",
-            "report",
             "started_at",
             "finished_at",
         ]
+
+
+class ImportReportPageSerializer(serializers.Serializer):
+    cohort = serializers.CharField()
+    notes = serializers.ListField(child=serializers.CharField())
+    cases = serializers.ListField(child=serializers.DictField(), help_text="this page's cases")
+    page = serializers.IntegerField()
+    pages = serializers.IntegerField()
+    case_count = serializers.IntegerField()
+
+
+class ImportRunDetailSerializer(ImportRunSerializer):
+    """A run with one page of its report (``?page=N``, MRITRUS_REPORT_PAGE_SIZE cases a page)."""
+
+    report = serializers.SerializerMethodField()
+
+    class Meta(ImportRunSerializer.Meta):
+        fields = [*ImportRunSerializer.Meta.fields, "report"]
+
+    @extend_schema_field(ImportReportPageSerializer)
+    def get_report(self, obj: ImportRun) -> dict[str, Any]:
+        request = self.context.get("request")
+        page = _int_param(request, "page") if request is not None else None
+        return selectors.import_report_page(run=obj, page=page or 1)
 
 
 class UploadSerializer(serializers.Serializer):
@@ -154,21 +180,37 @@ class SeriesViewSet(viewsets.ReadOnlyModelViewSet):
 
 
 class ImportRunViewSet(viewsets.ReadOnlyModelViewSet):
+    """Import runs; the detail carries one page of the report (``?page=N``)."""
+
     permission_classes = [IsAuthenticated, IsCoordinator]
     serializer_class = ImportRunSerializer
+
+    def get_serializer_class(self) -> Any:
+        return ImportRunDetailSerializer if self.action == "retrieve" else ImportRunSerializer
+
+    @extend_schema(parameters=[OpenApiParameter("page", int, description="report page, 1-based")])
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().retrieve(request, *args, **kwargs)
 
     def get_queryset(self) -> Any:
         return selectors.import_run_list()
 
 
 class CohortUploadAPIView(APIView):
-    """Upload a cohort zip; the answer is the import report (400 when the input was refused)."""
+    """Upload a cohort zip; the answer is the import report: 201 imported, 422 the input was
+    refused (the report says why), 507 the storage is full; 400 only for a form that does not
+    validate (no file, not a .zip), with DRF's field → messages body."""
 
     permission_classes = [IsAuthenticated, IsCoordinator]
     parser_classes = [MultiPartParser, FormParser]
 
     @extend_schema(
-        request=UploadSerializer, responses={201: ImportRunSerializer, 400: ImportRunSerializer}
+        request=UploadSerializer,
+        responses={
+            201: ImportRunDetailSerializer,
+            422: ImportRunDetailSerializer,
+            507: ImportRunDetailSerializer,
+        },
     )
     def post(self, request: Request) -> Response:
         data = UploadSerializer(data=request.data)
@@ -183,12 +225,17 @@ class CohortUploadAPIView(APIView):
             cohort_name=data.validated_data.get("cohort_name") or None,
             user=request.user,
         )
-        code = (
-            status.HTTP_400_BAD_REQUEST
-            if run.status == ImportRun.Status.FAILED
-            else status.HTTP_201_CREATED
+        code = status.HTTP_201_CREATED
+        if run.status == ImportRun.Status.FAILED:
+            full = run.error.startswith(NO_SPACE)
+            code = (
+                status.HTTP_507_INSUFFICIENT_STORAGE
+                if full
+                else status.HTTP_422_UNPROCESSABLE_ENTITY
+            )
+        return Response(
+            ImportRunDetailSerializer(run, context={"request": request}).data, status=code
         )
-        return Response(ImportRunSerializer(run).data, status=code)
 
 
 _router = SimpleRouter()

@@ -16,6 +16,14 @@ from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence as DicomSequence
 
+from registration.deid_vocab import (
+    CODE_TERMS,
+    DESCRIPTOR_WORDS,
+    WORD_VOCABULARIES,
+    code_clean,
+    words_clean,
+)
+
 # Standard UIDs (SOP classes, transfer syntaxes, coding schemes) identify no one and must survive.
 STANDARD_UID_ROOT = "1.2.840.10008."
 
@@ -132,8 +140,14 @@ REMOVE_KEYWORDS = frozenset(
         "StorageMediaFileSetID",
     }
 )
+# Text value representations: free text can carry a name anywhere, so every text attribute is
+# removed unless it is a kept code string (defined terms only) or a cleaned descriptor
+# (registration.deid_vocab). Binary VRs other than the pixel data are removed for the same reason.
+TEXT_VRS = frozenset({"AE", "AS", "CS", "LO", "LT", "SH", "ST", "UC", "UT", "UR", "UN"})
+BINARY_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN", "OB or OW", "US or OW"})
+KEPT_BINARY_KEYWORDS = frozenset({"PixelData"})
 # Clean Descriptors option: series descriptions say what the image is (needed to tell a T2 from an
-# ADC in the import report); they are kept unless they look like they carry a name or number.
+# ADC in the import report); only their vocabulary words are kept (deid_vocab.words_clean).
 CLEAN_DESCRIPTOR_KEYWORDS = ("SeriesDescription", "ProtocolName")
 
 
@@ -167,13 +181,9 @@ def date_shift(value: str, *, days: int) -> str:
     return (day - dt.timedelta(days=days)).strftime("%Y%m%d")
 
 
-def _descriptor_clean(value: str) -> str:
-    text = str(value)
-    # A run of 5+ digits can be an ID or a date; a caret is a person-name separator.
-    digit_runs = "".join(c if c.isdigit() else " " for c in text).split()
-    if "^" in text or any(len(run) >= 5 for run in digit_runs):
-        return ""
-    return text[:64]
+def descriptor_clean(value: object) -> str:
+    """A series/protocol description with only its vocabulary words (may be empty)."""
+    return words_clean(str(value or ""), vocabulary=DESCRIPTOR_WORDS)
 
 
 def dataset_deidentify(
@@ -192,19 +202,16 @@ def dataset_deidentify(
     sequences are processed the same way.
     """
     days = date_offset_days(key=key, salt=salt)
-    descriptors = {}
-    if keep_descriptors:
-        for kw in CLEAN_DESCRIPTOR_KEYWORDS:
-            if kw in ds:
-                descriptors[kw] = _descriptor_clean(ds.get(kw, ""))
-    _walk(ds, days=days, remap=lambda uid: uid_remap(uid, key=key, salt=salt))
+    _walk(
+        ds,
+        days=days,
+        remap=lambda uid: uid_remap(uid, key=key, salt=salt),
+        keep_descriptors=keep_descriptors,
+    )
     for kw in PSEUDONYM_KEYWORDS:
         setattr(ds, kw, pseudonym)
     for kw in EMPTY_KEYWORDS:
         setattr(ds, kw, "")
-    for kw, value in descriptors.items():
-        if value:
-            setattr(ds, kw, value)
     ds.PatientIdentityRemoved = "YES"
     ds.LongitudinalTemporalInformationModified = "MODIFIED"
     ds.DeidentificationMethod = "PS3.15 basic profile; dates shifted; UIDs remapped (mritrus)"
@@ -225,21 +232,48 @@ def dataset_deidentify(
     return ds
 
 
-def _walk(ds: Dataset, *, days: int, remap: Callable[[str], str]) -> None:
+def _text_clean(ds: Dataset, elem: DataElement, *, keep_descriptors: bool) -> None:
+    """Keep a text element only as defined terms or vocabulary words; else remove it."""
+    keyword = elem.keyword
+    if keyword in CODE_TERMS:
+        values = code_clean(keyword, elem.value)
+        if values:
+            ds[elem.tag].value = values if len(values) > 1 else values[0]
+            return
+    elif keyword in WORD_VOCABULARIES:
+        text = words_clean(str(elem.value or ""), vocabulary=WORD_VOCABULARIES[keyword])
+        if text:
+            ds[elem.tag].value = text
+            return
+    del ds[elem.tag]
+
+
+def _walk(
+    ds: Dataset, *, days: int, remap: Callable[[str], str], keep_descriptors: bool = True
+) -> None:
     ds.remove_private_tags()
     for elem in list(ds):
         keyword = elem.keyword
+        if keep_descriptors and keyword in CLEAN_DESCRIPTOR_KEYWORDS and elem.VR in TEXT_VRS:
+            _text_clean(ds, elem, keep_descriptors=True)
+            continue
         if keyword in REMOVE_KEYWORDS:
             del ds[elem.tag]
             continue
-        if not keyword and elem.tag.group in (0x0008, 0x0010, 0x0032, 0x0038, 0x0040):
-            # Public tags unknown to pydicom in the patient/study/visit groups: removing is safer.
+        if not keyword:
+            # Public tags unknown to pydicom: nothing says they are harmless.
             del ds[elem.tag]
             continue
         if elem.VR == "SQ":
             for item in elem.value:
-                _walk(item, days=days, remap=remap)
-        elif elem.VR == "PN" or elem.VR in ("TM", "DT"):
+                _walk(item, days=days, remap=remap, keep_descriptors=keep_descriptors)
+        elif elem.VR in TEXT_VRS:
+            _text_clean(ds, elem, keep_descriptors=keep_descriptors)
+        elif (elem.VR in BINARY_VRS and keyword not in KEPT_BINARY_KEYWORDS) or elem.VR in (
+            "PN",
+            "TM",
+            "DT",
+        ):
             del ds[elem.tag]
         elif elem.VR == "DA":
             ds[elem.tag] = DataElement(elem.tag, "DA", date_shift(elem.value or "", days=days))

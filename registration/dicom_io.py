@@ -4,12 +4,15 @@ Volumes are in nibabel voxel order ``(i, j, k)`` with a RAS+ affine (docs/archit
 slice, ``pixel_array[r, c]`` has ``c`` along the ImageOrientationPatient row direction and ``r`` along
 its column direction, so voxel ``(i, j, k)`` is ``slice_k.pixel_array[j, i]``.
 
-Every error raised here is a :class:`DicomInputError` whose message names the offending file.
+Every error raised here is a :class:`DicomInputError` whose message names the offending file by
+its place in the series ("file 3 of 20", in name order), never by its name or path: file and
+folder names of clinical exports often carry patient names, IDs and dates.
 """
 
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,23 +61,26 @@ class LoadedSeries:
         return self.headers[0]
 
 
-def _name(path: Path, root: Path | None) -> str:
-    if root is not None:
-        try:
-            return str(path.relative_to(root))
-        except ValueError:
-            pass
-    return path.name
+_PATH_RE = re.compile(r"(?<![\w.])(?:[A-Za-z]:)?(?:[/\\][^\s'\"/\\]+)+[/\\]?")
 
 
-def header_read(path: Path, *, root: Path | None = None, pixels: bool = False) -> Dataset:
-    """Read one DICOM file, raising a message that names the file when it is not usable DICOM."""
+def error_text(exc: BaseException) -> str:
+    """An exception's message without file-system paths (libraries quote the full path)."""
+    return _PATH_RE.sub("<file>", str(exc))[:200]
+
+
+def header_read(
+    path: Path, *, root: Path | None = None, pixels: bool = False, label: str = "a file"
+) -> Dataset:
+    """Read one DICOM file; the error names it by ``label`` (never by its path)."""
     try:
-        return pydicom.dcmread(str(path), stop_before_pixels=not pixels)
+        # Large elements (the pixel data) are read when first used, so a header can be checked
+        # before a slice's pixels take memory.
+        return pydicom.dcmread(str(path), stop_before_pixels=not pixels, defer_size="256 KB")
     except InvalidDicomError as exc:
-        raise DicomInputError(f"{_name(path, root)}: not a DICOM file ({exc})") from exc
+        raise DicomInputError(f"{label}: not a DICOM file ({error_text(exc)})") from exc
     except (EOFError, OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise DicomInputError(f"{_name(path, root)}: corrupt or truncated DICOM ({exc})") from exc
+        raise DicomInputError(f"{label}: corrupt or truncated DICOM ({error_text(exc)})") from exc
 
 
 def is_dicom(path: Path) -> bool:
@@ -104,7 +110,9 @@ def _slice_pixels(ds: Dataset, name: str) -> NDArray[np.float64]:
     try:
         pixels = ds.pixel_array
     except Exception as exc:  # pydicom raises many types for damaged pixel data
-        raise DicomInputError(f"{name}: pixel data unreadable or truncated ({exc})") from exc
+        raise DicomInputError(
+            f"{name}: pixel data unreadable or truncated ({error_text(exc)})"
+        ) from exc
     rows, cols = int(ds.Rows), int(ds.Columns)
     if pixels.shape != (rows, cols):
         raise DicomInputError(
@@ -115,18 +123,35 @@ def _slice_pixels(ds: Dataset, name: str) -> NDArray[np.float64]:
     return pixels.astype(np.float64) * slope + intercept
 
 
-def series_load(paths: Sequence[Path], *, root: Path | None = None) -> LoadedSeries:
+def voxels_check(*, shape: Sequence[int], max_voxels: int | None, what: str) -> None:
+    """Refuse a volume larger than ``max_voxels`` from its header, before anything is decoded:
+    a small compressed file can inflate to gigabytes (20-odd bytes of memory per voxel here)."""
+    count = int(np.prod([int(s) for s in shape], dtype=np.int64))
+    if max_voxels is not None and count > max_voxels:
+        dims = "×".join(str(int(s)) for s in shape)
+        raise DicomInputError(
+            f"{what} has {count} voxels ({dims}), more than the limit of {max_voxels}"
+        )
+
+
+def series_load(
+    paths: Sequence[Path], *, root: Path | None = None, max_voxels: int | None = None
+) -> LoadedSeries:
     """Read single-frame DICOM files of ONE series into a volume with its RAS affine.
 
     Slices are sorted by position along the slice normal (cross product of the orientation
     cosines); oblique orientations are kept; the slice step comes from the positions, not from
     SliceThickness. Mixed series, patients or orientations, duplicate or missing slices, uneven
-    spacing and non-finite voxels are refused with a message naming the file.
+    spacing and non-finite voxels are refused with a message naming the file. Pixel data is read
+    only once the headers say the volume has at most ``max_voxels`` voxels.
     """
     if not paths:
         raise DicomInputError("no DICOM files given")
-    headers = [header_read(p, root=root, pixels=True) for p in paths]
-    names = [_name(p, root) for p in paths]
+    count = len(paths)
+    # Files are named by their place among the given files in name order (see module docstring).
+    rank = {p: k for k, p in enumerate(sorted(paths, key=str))}
+    names = [f"file {rank[p] + 1} of {count}" for p in paths]
+    headers = [header_read(p, root=root, pixels=True, label=n) for p, n in zip(paths, names)]
     ref, ref_name = headers[0], names[0]
     for key in ("SeriesInstanceUID", "StudyInstanceUID"):
         if not ref.get(key):
@@ -137,6 +162,11 @@ def series_load(paths: Sequence[Path], *, root: Path | None = None) -> LoadedSer
         raise DicomInputError(
             f"{ref_name}: multi-frame DICOM is not supported; export single frames"
         )
+    voxels_check(
+        shape=(int(ref.get("Rows", 0) or 0), int(ref.get("Columns", 0) or 0), count),
+        max_voxels=max_voxels,
+        what="the series",
+    )
     ref_iop = _floats(ref, "ImageOrientationPatient", 6, ref_name)
     ref_spacing = _floats(ref, "PixelSpacing", 2, ref_name)
     for ds, name in zip(headers[1:], names[1:]):
@@ -234,7 +264,11 @@ def series_load(paths: Sequence[Path], *, root: Path | None = None) -> LoadedSer
 
 
 def seg_load_onto(
-    seg_path: Path, series: LoadedSeries, *, root: Path | None = None
+    seg_path: Path,
+    series: LoadedSeries,
+    *,
+    root: Path | None = None,
+    max_voxels: int | None = None,
 ) -> NDArray[np.uint8]:
     """Read a DICOM SEG onto the grid of the series it references.
 
@@ -242,8 +276,17 @@ def seg_load_onto(
     none, by its ImagePositionPatient. Segment numbers become label values (BINARY and FRACTIONAL
     segmentations; fractional frames are thresholded at one half).
     """
-    name = _name(seg_path, root)
-    ds = header_read(seg_path, root=root, pixels=True)
+    name = "the DICOM SEG file"
+    ds = header_read(seg_path, root=root, pixels=True, label=name)
+    voxels_check(
+        shape=(
+            int(ds.get("NumberOfFrames", 1) or 1),
+            int(ds.get("Rows", 0) or 0),
+            int(ds.get("Columns", 0) or 0),
+        ),
+        max_voxels=max_voxels,
+        what=name,
+    )
     if ds.get("SOPClassUID") != SEG_STORAGE:
         raise DicomInputError(f"{name}: not a DICOM SEG (SOP class {ds.get('SOPClassUID')})")
     refs = [str(item.SeriesInstanceUID) for item in ds.get("ReferencedSeriesSequence", [])]
@@ -256,7 +299,7 @@ def seg_load_onto(
     try:
         frames = np.asarray(ds.pixel_array)
     except Exception as exc:  # damaged bit-packed pixel data
-        raise DicomInputError(f"{name}: SEG pixel data unreadable ({exc})") from exc
+        raise DicomInputError(f"{name}: SEG pixel data unreadable ({error_text(exc)})") from exc
     n_frames = int(ds.get("NumberOfFrames", 1) or 1)
     if frames.ndim == 2:
         frames = frames[None]

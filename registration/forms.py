@@ -9,7 +9,7 @@ class CohortUploadForm(forms.Form):
     cohort_name = forms.CharField(
         max_length=200,
         required=False,
-        help_text="New or existing cohort; empty uses the zip's name.",
+        help_text="New or existing cohort; empty gives a neutral name (never the file's name).",
     )
     archive = forms.FileField(
         help_text="A .zip with manifest.csv and the images it lists, or DICOM files only."

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import hmac
 import io
 import json
 import re
@@ -28,14 +27,16 @@ import numpy as np
 from django.conf import settings
 from numpy.typing import NDArray
 
+from registration.deid_vocab import CODE_TERMS
 from registration.dicom_io import (
     SEG_STORAGE,
     DicomInputError,
-    LoadedSeries,
+    error_text,
     header_read,
     is_dicom,
     seg_load_onto,
     series_load,
+    voxels_check,
 )
 from registration.services import CaseImage, CaseInput, grid_matches
 
@@ -69,6 +70,10 @@ GLEASON_RE = re.compile(r"^([1-5])\+([1-5])$")
 IGNORED_NAMES = {"DICOMDIR", "Thumbs.db", "desktop.ini"}
 
 
+def _max_voxels() -> int:
+    return int(settings.MRITRUS_IMPORT_MAX_VOXELS)
+
+
 class ImportInputError(ValueError):
     """The input as a whole cannot be imported (nothing is stored)."""
 
@@ -77,33 +82,39 @@ class CaseInputError(ValueError):
     """One case cannot be imported (the others still can)."""
 
 
-def default_cohort_name(path: Path) -> str:
-    name = path.name
-    for suffix in (".zip", ".ZIP"):
-        if name.endswith(suffix):
-            name = name[: -len(suffix)]
-    return name or "cohort"
+def default_cohort_name(*, run_pk: int) -> str:
+    """A neutral name: upload and folder names of clinical exports often carry a patient's name or ID."""
+    return f"Cohort of import {run_pk}"
+
+
+def source_label(paths: list[Path], *, kind: str) -> str:
+    """What a stored series came from, without its path: the format and a hash of its files."""
+    digest = hashlib.sha256()
+    for p in sorted(paths, key=str):
+        with p.open("rb") as fh:
+            for chunk in iter(partial(fh.read, 1 << 20), b""):
+                digest.update(chunk)
+    return f"{kind} sha256:{digest.hexdigest()[:16]}"
 
 
 # --- zip / folder ---------------------------------------------------------------------------------
 
 
-def _member_check(info: zipfile.ZipInfo) -> str:
+def _member_check(info: zipfile.ZipInfo, *, index: int) -> str:
     name = info.filename
+    label = f"zip member {index + 1}"
     if "\\" in name:
         name = name.replace("\\", "/")
     pure = PurePosixPath(name)
     if name.startswith("/") or re.match(r"^[A-Za-z]:", name):
-        raise ImportInputError(f"zip member '{info.filename}' has an absolute path; refused")
+        raise ImportInputError(f"{label} has an absolute path; refused")
     if ".." in pure.parts:
-        raise ImportInputError(
-            f"zip member '{info.filename}' contains '..' (path traversal); refused"
-        )
+        raise ImportInputError(f"{label} contains '..' (path traversal); refused")
     mode = info.external_attr >> 16
     if stat.S_ISLNK(mode):
-        raise ImportInputError(f"zip member '{info.filename}' is a symbolic link; refused")
+        raise ImportInputError(f"{label} is a symbolic link; refused")
     if info.flag_bits & 0x1:
-        raise ImportInputError(f"zip member '{info.filename}' is encrypted; refused")
+        raise ImportInputError(f"{label} is encrypted; refused")
     return name
 
 
@@ -118,7 +129,9 @@ def zip_extract_safe(
     try:
         zf = zipfile.ZipFile(zip_path)
     except (zipfile.BadZipFile, OSError) as exc:
-        raise ImportInputError(f"{zip_path.name}: not a readable zip file ({exc})") from exc
+        raise ImportInputError(
+            f"the upload is not a readable zip file ({error_text(exc)})"
+        ) from exc
     with zf:
         infos = zf.infolist()
         files = [i for i in infos if not i.is_dir()]
@@ -137,13 +150,13 @@ def zip_extract_safe(
                 f"the zip's compression ratio {total / compressed:.0f}:1 exceeds the limit "
                 f"{max_ratio:.0f}:1 (zip bomb?)"
             )
-        names = [_member_check(i) for i in infos]
+        names = [_member_check(i, index=k) for k, i in enumerate(infos)]
         written = 0
-        for info, name in zip(infos, names):
+        for index, (info, name) in enumerate(zip(infos, names)):
+            label = f"zip member {index + 1}"
             if info.compress_size and info.file_size / max(info.compress_size, 1) > max_ratio:
                 raise ImportInputError(
-                    f"zip member '{info.filename}' has compression ratio above {max_ratio:.0f}:1 "
-                    "(zip bomb?)"
+                    f"{label} has compression ratio above {max_ratio:.0f}:1 (zip bomb?)"
                 )
             target = dest / name
             if info.is_dir():
@@ -158,12 +171,12 @@ def zip_extract_safe(
                         written += len(chunk)
                         if member_bytes > info.file_size or written > max_bytes:
                             raise ImportInputError(
-                                f"zip member '{info.filename}' inflates beyond its declared size "
+                                f"{label} inflates beyond its declared size "
                                 "or the size limit (zip bomb?)"
                             )
                         out.write(chunk)
             except (zipfile.BadZipFile, zlib_error(), EOFError) as exc:
-                raise ImportInputError(f"zip member '{info.filename}' is corrupt ({exc})") from exc
+                raise ImportInputError(f"{label} is corrupt (damaged compressed data)") from exc
 
 
 def zlib_error() -> type[Exception]:
@@ -179,7 +192,7 @@ def input_open(path: Path) -> Iterator[Path]:
         yield _single_subfolder(path.resolve())
         return
     if not path.is_file():
-        raise ImportInputError(f"{path}: no such file or folder")
+        raise ImportInputError("the input is neither a file nor a folder")
     tmp_root = Path(settings.MEDIA_ROOT) / "tmp"
     tmp_root.mkdir(parents=True, exist_ok=True)
     dest = tmp_root / f"extract-{uuid.uuid4().hex}"
@@ -187,7 +200,7 @@ def input_open(path: Path) -> Iterator[Path]:
     try:
         if not zipfile.is_zipfile(path):
             raise ImportInputError(
-                f"{path.name}: not a zip file (upload a .zip of the cohort folder)"
+                "the upload is not a zip file (upload a .zip of the cohort folder)"
             )
         zip_extract_safe(
             path,
@@ -266,7 +279,9 @@ def cases_iterate(*, root: Path, salt: str, notes: list[str]) -> Iterator[CaseIt
     if (root / MANIFEST_NAME).is_file():
         yield from _manifest_cases(root=root, notes=notes)
     else:
-        yield from _dicom_only_cases(root=root, salt=salt, notes=notes)
+        from registration.importers_dicom import dicom_only_cases
+
+        yield from dicom_only_cases(root=root, salt=salt, notes=notes)
 
 
 # --- manifest -------------------------------------------------------------------------------------
@@ -290,10 +305,17 @@ def _manifest_read(root: Path) -> tuple[list[str], list[tuple[int, dict[str, str
     duplicated = sorted({h for h in header if header.count(h) > 1 and h})
     if duplicated:
         raise ImportInputError(f"{MANIFEST_NAME}: column(s) repeated: {', '.join(duplicated)}")
-    rows = []
+    rows: list[tuple[int, dict[str, str]]] = []
+    max_rows = int(settings.MRITRUS_IMPORT_MAX_ROWS)
     for values in reader:
         if not any(v.strip() for v in values):
             continue
+        if len(rows) >= max_rows:
+            # Refused whole, before any image is read: a cohort this size is a mistake or an attack.
+            raise ImportInputError(
+                f"{MANIFEST_NAME}: more than {max_rows} case rows (MRITRUS_IMPORT_MAX_ROWS); "
+                "split the cohort into several imports"
+            )
         line = reader.line_num
         if len(values) > len(header):
             rows.append(
@@ -366,20 +388,20 @@ def _path_resolve(root: Path, value: str, line: int, column: str) -> tuple[Path 
     if value.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", value):
         return (
             None,
-            f"row {line}, column {column}: '{value}' is an absolute path; paths must be relative to the manifest",
+            f"row {line}, column {column}: an absolute path; paths must be relative to the manifest",
         )
     if ".." in PurePosixPath(value.replace("\\", "/")).parts:
         return (
             None,
-            f"row {line}, column {column}: '{value}' leaves the cohort folder ('..' is not allowed)",
+            f"row {line}, column {column}: the path leaves the cohort folder ('..' is not allowed)",
         )
     path = root / value
     if not path.exists():
-        return None, f"row {line}, column {column}: '{value}' does not exist"
+        return None, f"row {line}, column {column}: the path does not exist"
     try:
         path.resolve().relative_to(root.resolve())
     except ValueError:
-        return None, f"row {line}, column {column}: '{value}' points outside the cohort folder"
+        return None, f"row {line}, column {column}: the path points outside the cohort folder"
     return path, None
 
 
@@ -476,35 +498,40 @@ def _manifest_loader(
     return load
 
 
+def _modality_word(modality: str) -> str:
+    return modality if modality in CODE_TERMS["Modality"] else "other"
+
+
 class _ImageError(ValueError):
     pass
 
 
-def _rel(path: Path, root: Path) -> str:
-    try:
-        return str(path.relative_to(root))
-    except ValueError:
-        return path.name
-
-
 def _nifti_load(path: Path, root: Path) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    name = _rel(path, root)
+    name = "the file"
     if not (path.name.endswith(".nii") or path.name.endswith(".nii.gz")):
         raise _ImageError(
-            f"'{name}' is neither a NIfTI file (.nii, .nii.gz) nor a DICOM series folder"
+            f"{name} is neither a NIfTI file (.nii, .nii.gz) nor a DICOM series folder"
         )
     try:
-        img = nib.load(str(path))
+        img = nib.load(str(path))  # the header only: the voxels are read below
+    except Exception as exc:  # nibabel/gzip/zlib raise many unrelated types for bad files
+        raise _ImageError(f"{name} is not a readable NIfTI file ({error_text(exc)})") from exc
+    try:
+        shape = tuple(img.shape)  # type: ignore[attr-defined]
+        voxels_check(shape=shape, max_voxels=_max_voxels(), what=name)
+    except DicomInputError as exc:
+        raise _ImageError(str(exc)) from exc
+    try:
         data = np.asarray(img.dataobj, dtype=np.float64)  # type: ignore[attr-defined]
         affine = np.asarray(img.affine, dtype=np.float64)  # type: ignore[attr-defined]
     except Exception as exc:  # nibabel/gzip/zlib raise many unrelated types for bad files
-        raise _ImageError(f"'{name}' is not a readable NIfTI file ({exc})") from exc
+        raise _ImageError(f"{name} is not a readable NIfTI file ({error_text(exc)})") from exc
     if data.ndim == 4 and data.shape[3] == 1:
         data = data[..., 0]
     if not np.all(np.isfinite(data)):
-        raise _ImageError(f"'{name}' contains NaN or infinite voxel values")
+        raise _ImageError(f"{name} contains NaN or infinite voxel values")
     if not np.all(np.isfinite(affine)) or abs(np.linalg.det(affine[:3, :3])) < 1e-9:
-        raise _ImageError(f"'{name}' has an invalid (singular or non-finite) affine")
+        raise _ImageError(f"{name} has an invalid (singular or non-finite) affine")
     return data, affine
 
 
@@ -513,27 +540,29 @@ def _image_load(
 ) -> list[CaseImage]:
     modality, kind, parent_column, dicom_modality = COLUMN_ROLES[column]
     parent = images.get(parent_column) if parent_column else None
-    name = _rel(path, root)
+    # Named by role, never by path (see registration.dicom_io).
+    name = "the folder" if path.is_dir() else "the file"
     if path.is_dir():
         files = _files_under(path)
         if not files:
-            raise _ImageError(f"'{name}' is an empty folder")
-        for f in files:
+            raise _ImageError(f"{name} is an empty folder")
+        for k, f in enumerate(files):
             if not is_dicom(f):
                 raise _ImageError(
-                    f"{_rel(f, root)}: not a DICOM file (non-image file in a series folder)"
+                    f"file {k + 1} of {len(files)}: not a DICOM file (non-image file in a series folder)"
                 )
-        series = series_load(files, root=root)
+        series = series_load(files, root=root, max_voxels=_max_voxels())
         if dicom_modality and series.modality != dicom_modality:
             raise _ImageError(
-                f"'{name}' has DICOM modality '{series.modality}', expected {dicom_modality}"
+                f"{name} has DICOM modality '{_modality_word(series.modality)}', "
+                f"expected {dicom_modality}"
             )
         array: NDArray[Any] = series.volume
         if kind == "label":
             array = (array > 0.5).astype(np.uint8)  # as for NIfTI: any zone is gland
         elif kind == "landmarks":
             if not series.integer_valued or array.min() < 0 or array.max() > 255:
-                raise _ImageError(f"'{name}' landmark values must be integers 0–255")
+                raise _ImageError(f"{name} landmark values must be integers 0–255")
             array = array.astype(np.uint8)
         affine = series.affine
         image = CaseImage(
@@ -542,29 +571,29 @@ def _image_load(
             kind=kind,
             array=array,
             affine=affine,
-            source=name,
+            source=source_label(files, kind="dicom"),
             source_format="dicom",
             dicom=series if kind == "original" else None,
             label_of_column=parent_column,
         )
     elif is_dicom(path):
-        header = header_read(path, root=root)
+        header = header_read(path, root=root, label=name)
         if header.get("SOPClassUID") != SEG_STORAGE or kind != "label":
             raise _ImageError(
-                f"'{name}' is a single DICOM file; give a series folder (or a DICOM SEG for a label)"
+                f"{name} is a single DICOM file; give a series folder (or a DICOM SEG for a label)"
             )
         if parent is None or parent.dicom is None:
             raise _ImageError(
-                f"'{name}' is a DICOM SEG; its image column {parent_column} must be a DICOM series"
+                f"{name} is a DICOM SEG; its image column {parent_column} must be a DICOM series"
             )
-        array = seg_load_onto(path, parent.dicom, root=root)
+        array = seg_load_onto(path, parent.dicom, root=root, max_voxels=_max_voxels())
         image = CaseImage(
             column=column,
             modality=modality,
             kind=kind,
             array=array,
             affine=parent.affine,
-            source=name,
+            source=source_label([path], kind="seg"),
             source_format="seg",
             seg_series_uid=str(header.get("SeriesInstanceUID", "")),
             label_of_column=parent_column,
@@ -576,7 +605,7 @@ def _image_load(
         data, affine = _nifti_load(path, root)
         if kind == "original":
             if data.ndim != 3:
-                raise _ImageError(f"'{name}' must be a 3-D volume, got shape {data.shape}")
+                raise _ImageError(f"{name} must be a 3-D volume, got shape {data.shape}")
             array = data.astype(np.float32)
         elif data.ndim == 4:
             # DeepReg layout: channel 0 gland, channels 1.. landmarks (docs/architecture.md).
@@ -585,16 +614,16 @@ def _image_load(
             gland, landmarks = deepreg_label_split(data)
             array = gland if kind == "label" else landmarks
         elif data.ndim != 3:
-            raise _ImageError(f"'{name}' must be a 3-D label volume, got shape {data.shape}")
+            raise _ImageError(f"{name} must be a 3-D label volume, got shape {data.shape}")
         elif kind == "label":
             # Multi-zone masks (e.g. peripheral/transition zone) collapse to whole gland.
             if data.min() < 0:
-                raise _ImageError(f"'{name}' has negative label values")
+                raise _ImageError(f"{name} has negative label values")
             array = (data > 0.5).astype(np.uint8)
         else:
             rounded = np.rint(data)
             if np.any(np.abs(rounded - data) > 1e-3) or rounded.min() < 0 or rounded.max() > 255:
-                raise _ImageError(f"'{name}' landmark values must be integers 0–255")
+                raise _ImageError(f"{name} landmark values must be integers 0–255")
             array = rounded.astype(np.uint8)
         image = CaseImage(
             column=column,
@@ -602,7 +631,7 @@ def _image_load(
             kind=kind,
             array=array,
             affine=affine,
-            source=name,
+            source=source_label([path], kind="nifti"),
             source_format="nifti",
             label_of_column=parent_column,
         )
@@ -613,200 +642,14 @@ def _image_load(
         other_affine=parent.affine,
     ):
         raise _ImageError(
-            f"'{name}' grid {list(image.array.shape)} does not match the {parent_column} image grid "
+            f"{name} grid {list(image.array.shape)} does not match the {parent_column} image grid "
             f"{list(parent.array.shape)} (shape or voxel positions differ)"
         )
     if kind in ("label", "landmarks") and not np.any(image.array):
         image.notes.append(f"{column}: the label volume is empty")
     if kind == "original" and float(np.ptp(image.array)) == 0.0:
-        raise _ImageError(f"'{name}' is a constant image (no contrast)")
+        raise _ImageError(f"{name} is a constant image (no contrast)")
     return [image]
-
-
-# --- DICOM only -----------------------------------------------------------------------------------
-
-T2_EXCLUDE = (
-    "adc",
-    "dwi",
-    "diff",
-    "trace",
-    "b800",
-    "b1400",
-    "dce",
-    "t1",
-    "perf",
-    "calc",
-    "loc",
-    "scout",
-)
-
-
-def _t2_score(header: Any) -> tuple[int, str]:
-    """Higher is more T2-like; 0 means not a T2 candidate. Returns (score, reason)."""
-    text = " ".join(
-        str(header.get(k, "") or "") for k in ("SeriesDescription", "ProtocolName", "SequenceName")
-    ).lower()
-    image_type = " ".join(str(v) for v in (header.get("ImageType") or [])).lower()
-    if any(word in text for word in T2_EXCLUDE) or "adc" in image_type or "diffusion" in image_type:
-        return 0, "not T2 (diffusion, ADC, T1, DCE or localizer by its description)"
-    score = 0
-    if "t2" in text:
-        score += 10
-    try:
-        if (
-            float(header.get("EchoTime", 0) or 0) >= 60
-            and float(header.get("RepetitionTime", 0) or 0) >= 1500
-        ):
-            score += 3
-    except (TypeError, ValueError):
-        pass
-    if score == 0:
-        return 0, "not recognisably T2 (no 'T2' in its description, short TE/TR)"
-    if any(w in text for w in ("tra", "ax")):
-        score += 2
-    return score, "T2"
-
-
-def _dicom_only_cases(*, root: Path, salt: str, notes: list[str]) -> Iterator[CaseItem]:
-    files = _files_under(root)
-    if not files:
-        raise ImportInputError(f"no {MANIFEST_NAME} and no files: nothing to import")
-    by_patient: dict[str, dict[str, list[tuple[Path, Any]]]] = {}
-    skipped = 0
-    for f in files:
-        if not is_dicom(f):
-            skipped += 1
-            notes.append(f"skipped non-DICOM file {_rel(f, root)}")
-            continue
-        try:
-            header = header_read(f, root=root)
-        except DicomInputError as exc:
-            raise ImportInputError(str(exc)) from exc
-        series_uid = str(header.get("SeriesInstanceUID", ""))
-        if not series_uid:
-            raise ImportInputError(f"{_rel(f, root)}: missing SeriesInstanceUID")
-        patient = str(header.get("PatientID", "") or "")
-        by_patient.setdefault(patient, {}).setdefault(series_uid, []).append((f, header))
-    if not by_patient:
-        raise ImportInputError(
-            f"no {MANIFEST_NAME} and no DICOM files: the input is neither a manifest cohort nor DICOM"
-        )
-    for patient, series_map in sorted(by_patient.items()):
-        code = (
-            "D"
-            + hmac.new(salt.encode(), f"patient|{patient}".encode(), hashlib.sha256).hexdigest()[
-                :12
-            ]
-        )
-        yield _dicom_patient_case(root=root, code=code, series_map=series_map)
-
-
-def _describe(header: Any, count: int) -> str:
-    desc = str(header.get("SeriesDescription", "") or "(no description)")
-    return f"'{desc[:40]}' ({header.get('Modality', '?')}, {count} file(s))"
-
-
-def _dicom_patient_case(
-    *, root: Path, code: str, series_map: dict[str, list[tuple[Path, Any]]]
-) -> CaseItem:
-    notes: list[str] = []
-    mr: list[tuple[int, str]] = []
-    us: list[tuple[int, str]] = []
-    segs: dict[str, tuple[Path, Any]] = {}
-    for uid, members in series_map.items():
-        header = members[0][1]
-        modality = str(header.get("Modality", ""))
-        if header.get("SOPClassUID") == SEG_STORAGE:
-            for path, h in members:
-                for ref in h.get("ReferencedSeriesSequence", []):
-                    segs[str(ref.SeriesInstanceUID)] = (path, h)
-            continue
-        if modality == "MR":
-            score, reason = _t2_score(header)
-            if score:
-                mr.append((score * 1000 + len(members), uid))
-            else:
-                notes.append(f"skipped series {_describe(header, len(members))}: {reason}")
-        elif modality == "US":
-            us.append((len(members), uid))
-        else:
-            notes.append(f"skipped series {_describe(header, len(members))}: modality not MR or US")
-    errors = []
-    if not mr:
-        errors.append("no T2 series found among the DICOM series of this patient")
-    mr.sort(reverse=True)
-    us.sort(reverse=True)
-    for _, uid in mr[1:]:
-        notes.append(
-            f"skipped series {_describe(series_map[uid][0][1], len(series_map[uid]))}: another T2 series was chosen"
-        )
-    for _, uid in us[1:]:
-        notes.append(
-            f"skipped series {_describe(series_map[uid][0][1], len(series_map[uid]))}: another US series was chosen"
-        )
-    item = CaseItem(case_code=code, row=None, errors=[f"case {code}: {e}" for e in errors])
-    if errors:
-        return item
-    t2_uid = mr[0][1]
-    us_uid = us[0][1] if us else ""
-    seg = segs.get(t2_uid)
-    used = [p for p, _ in series_map[t2_uid]]
-    if us_uid:
-        used += [p for p, _ in series_map[us_uid]]
-    if seg is not None:
-        used.append(seg[0])
-    item.fingerprint = _hash_files(used, root)
-
-    def load() -> CaseInput:
-        images: dict[str, CaseImage] = {}
-        picks = [("mr_t2", series_map[t2_uid])]
-        if us_uid:
-            picks.append(("trus", series_map[us_uid]))
-        for column, members in picks:
-            modality, kind, _p, _d = COLUMN_ROLES[column]
-            try:
-                series: LoadedSeries = series_load([p for p, _ in members], root=root)
-            except DicomInputError as exc:
-                raise CaseInputError(f"case {code}, {column}: {exc}") from exc
-            images[column] = CaseImage(
-                column=column,
-                modality=modality,
-                kind=kind,
-                array=series.volume,
-                affine=series.affine,
-                source=_rel(series.files[0].parent, root),
-                source_format="dicom",
-                dicom=series,
-            )
-        if seg is not None:
-            try:
-                label = seg_load_onto(seg[0], images["mr_t2"].dicom, root=root)  # type: ignore[arg-type]
-            except DicomInputError as exc:
-                raise CaseInputError(f"case {code}, mr_label: {exc}") from exc
-            images["mr_label"] = CaseImage(
-                column="mr_label",
-                modality="MR_T2",
-                kind="label",
-                array=label,
-                affine=images["mr_t2"].affine,
-                source=_rel(seg[0], root),
-                source_format="seg",
-                seg_series_uid=str(seg[1].get("SeriesInstanceUID", "")),
-                label_of_column="mr_t2",
-            )
-        case_notes = notes + [
-            "reference PI-RADS unknown (DICOM-only input): fill it in before using the case in a study"
-        ]
-        return CaseInput(
-            case_code=code,
-            fields={"reference_pirads": None},
-            images=list(images.values()),
-            fingerprint=item.fingerprint,
-            notes=case_notes,
-        )
-
-    item.loader = load
-    return item
 
 
 __all__ = [

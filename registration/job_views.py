@@ -15,6 +15,7 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonRe
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
 from django.views.decorators.http import require_GET, require_POST
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -260,7 +261,8 @@ class RegistrationJobViewSet(
         return qs
 
     @extend_schema(
-        request=RegistrationJobCreateSerializer, responses={201: RegistrationJobSerializer}
+        request=RegistrationJobCreateSerializer,
+        responses={201: RegistrationJobSerializer, 409: OpenApiTypes.OBJECT},
     )
     def create(self, request: Request) -> Response:
         data = RegistrationJobCreateSerializer(data=request.data)
@@ -278,7 +280,8 @@ class RegistrationJobViewSet(
     @extend_schema(
         request=CohortRegisterSerializer, responses={201: RegistrationJobSerializer(many=True)}
     )
-    @action(detail=False, methods=["post"], url_path="register-cohort")
+    # The jobs just created, all of them: never paged.
+    @action(detail=False, methods=["post"], url_path="register-cohort", pagination_class=None)
     def register_cohort(self, request: Request) -> Response:
         data = CohortRegisterSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -294,7 +297,9 @@ class RegistrationJobViewSet(
             RegistrationJobSerializer(created, many=True).data, status=status.HTTP_201_CREATED
         )
 
-    @extend_schema(request=None, responses={200: RegistrationJobSerializer})
+    @extend_schema(
+        request=None, responses={200: RegistrationJobSerializer, 409: OpenApiTypes.OBJECT}
+    )
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str | None = None) -> Response:
         job = self.get_object()
@@ -304,7 +309,9 @@ class RegistrationJobViewSet(
             return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
         return Response(RegistrationJobSerializer(job).data)
 
-    @extend_schema(request=None, responses={200: RegistrationJobSerializer})
+    @extend_schema(
+        request=None, responses={200: RegistrationJobSerializer, 409: OpenApiTypes.OBJECT}
+    )
     @action(detail=True, methods=["post"])
     def retry(self, request: Request, pk: str | None = None) -> Response:
         job = self.get_object()

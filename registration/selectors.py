@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.conf import settings
 from django.db.models import Count, Prefetch, Q, QuerySet
 
 from registration.models import Case, Cohort, DicomInstance, ImageSeries, ImportRun
@@ -65,9 +68,27 @@ def instance_for_wado(*, study_uid: str, series_uid: str, object_uid: str) -> Di
 
 
 def import_run_list(*, cohort: Cohort | None = None) -> QuerySet[ImportRun]:
-    qs = ImportRun.objects.select_related("cohort", "started_by")
+    # The report can be large (one entry per case): lists never load it.
+    qs = ImportRun.objects.select_related("cohort", "started_by").defer("report")
     return qs.filter(cohort=cohort) if cohort is not None else qs
 
 
 def import_run_get(*, pk: int) -> ImportRun:
     return ImportRun.objects.select_related("cohort", "started_by").get(pk=pk)
+
+
+def import_report_page(*, run: ImportRun, page: int) -> dict[str, Any]:
+    """One page of an import report's cases (``MRITRUS_REPORT_PAGE_SIZE`` each), with the
+    run-level notes; ``page`` is 1-based and clamped to the pages there are."""
+    size = max(1, int(settings.MRITRUS_REPORT_PAGE_SIZE))
+    cases = list((run.report or {}).get("cases", []))
+    pages = max(1, -(-len(cases) // size))
+    page = min(max(1, page), pages)
+    return {
+        "cohort": (run.report or {}).get("cohort", ""),
+        "notes": list((run.report or {}).get("notes", [])),
+        "cases": cases[(page - 1) * size : page * size],
+        "page": page,
+        "pages": pages,
+        "case_count": len(cases),
+    }

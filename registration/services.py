@@ -23,8 +23,7 @@ from typing import Any
 import nibabel as nib
 import numpy as np
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.db import transaction
 from numpy.typing import NDArray
 from pydicom.uid import generate_uid
 
@@ -64,6 +63,9 @@ KEPT_SOURCE_KEYWORDS = (
     "PatientPosition",
 )
 GRID_TOLERANCE_MM = 1e-3
+# Clean Descriptors option, "or a neutral one": what an original series is called when nothing
+# of its own description survived the vocabulary.
+NEUTRAL_DESCRIPTIONS = {"MR_T2": "T2", "US": "US"}
 
 
 class SeriesInputError(ValueError):
@@ -446,6 +448,7 @@ def _plan_for_image(*, image: CaseImage, key: str, by_column: dict[str, SeriesPl
             (kw, header.get(kw)) for kw in KEPT_SOURCE_KEYWORDS if header.get(kw) not in (None, "")
         ]
         study_date = str(header.get("StudyDate", "") or "")
+        # dataset_deidentify kept only the vocabulary words of the description (clean descriptors).
         description = description or str(header.get("SeriesDescription", "") or "")
         study_uid = remap(image.dicom.study_uid)
         series_uid = remap(image.dicom.series_uid)
@@ -468,6 +471,8 @@ def _plan_for_image(*, image: CaseImage, key: str, by_column: dict[str, SeriesPl
     if parent is not None:
         for_uid = parent.frame_of_reference_uid
         study_uid = parent.study_uid
+    if not description and image.kind == ImageSeries.Kind.ORIGINAL:
+        description = NEUTRAL_DESCRIPTIONS.get(image.modality, "")
     return SeriesPlan(
         modality=image.modality,
         kind=image.kind,
@@ -548,7 +553,7 @@ def cohort_delete(*, cohort: Cohort) -> None:
         _remove_later([folder])
 
 
-# --- cohort import -------------------------------------------------------------------------------
+# --- cohort import (registration/import_runs.py) ----------------------------------------------
 
 
 def cohort_import(
@@ -558,170 +563,16 @@ def cohort_import(
     user: Any = None,
     source_name: str | None = None,
 ) -> ImportRun:
-    """Import a manifest or DICOM-only input (folder or zip) into a cohort; returns the run report.
+    """Import a manifest or DICOM-only input (folder or zip); see `import_runs.cohort_import`."""
+    from registration import import_runs
 
-    Each case is stored whole or not at all. A case whose input was imported before into the same
-    cohort is skipped; a different case with a taken code is rejected. Problems with the input as a
-    whole (unsafe zip, unreadable manifest header) fail the run and store nothing.
-    """
-    from registration import importers
-
-    path = Path(path)
-    name = (cohort_name or "").strip() or importers.default_cohort_name(
-        Path(source_name or path.name)
+    return import_runs.cohort_import(
+        path=path, cohort_name=cohort_name, user=user, source_name=source_name
     )
-    run = ImportRun.objects.create(
-        started_by=user if getattr(user, "is_authenticated", False) else None,
-        source_name=(source_name or path.name)[:300],
-    )
-    report: dict[str, Any] = {"cohort": name, "cases": [], "notes": []}
-    cohort = Cohort.objects.filter(name=name).first()
-    cohort_created = False
-    try:
-        with importers.input_open(path) as root:
-            for item in importers.cases_iterate(root=root, salt=_salt(), notes=report["notes"]):
-                entry: dict[str, Any] = {
-                    "case_code": item.case_code,
-                    "row": item.row,
-                    "status": "rejected",
-                    "reasons": list(item.errors),
-                    "notes": [],
-                    "series": [],
-                }
-                report["cases"].append(entry)
-                if item.errors:
-                    continue
-                existing = (
-                    Case.objects.filter(cohort=cohort, case_code=item.case_code).first()
-                    if cohort is not None
-                    else None
-                )
-                if existing is not None and existing.source_fingerprint == item.fingerprint:
-                    entry["status"] = "skipped"
-                    entry["reasons"] = ["already imported from the same input"]
-                    continue
-                if existing is not None:
-                    entry["reasons"] = [
-                        f"{item.where}column case_code: duplicate case code "
-                        f"'{item.case_code}': the cohort already has a different case with it"
-                    ]
-                    continue
-                try:
-                    case_input = item.load()
-                except importers.CaseInputError as exc:
-                    entry["reasons"] = [str(exc)]
-                    continue
-                entry["notes"] = case_input.notes + [
-                    n for im in case_input.images for n in im.notes
-                ]
-                if cohort is None:
-                    cohort, cohort_created = Cohort.objects.get_or_create(
-                        name=name,
-                        defaults={
-                            "created_by": run.started_by,
-                            "description": f"Imported from {run.source_name}",
-                        },
-                    )
-                    run.cohort = cohort
-                try:
-                    case = case_create_from_input(cohort=cohort, case_input=case_input)
-                except IntegrityError as exc:
-                    entry["reasons"] = [f"{item.where}the database refused the case: {exc}"]
-                    continue
-                except SeriesInputError as exc:
-                    entry["reasons"] = [f"{item.where}{exc}"]
-                    continue
-                entry["status"] = "accepted"
-                entry["case_id"] = case.pk
-                entry["series"] = [
-                    f"{s.get_modality_display()} {s.get_kind_display()} {'×'.join(map(str, s.shape))}"
-                    for s in case.series.all()
-                ]
-    except importers.ImportInputError as exc:
-        run.status = ImportRun.Status.FAILED
-        run.error = str(exc)
-    if cohort_created and cohort is not None and not cohort.cases.exists():
-        # Created for this import, but every case failed while being written: leave no trace.
-        cohort.delete()
-        run.cohort = None
-    statuses = [c["status"] for c in report["cases"]]
-    run.accepted = statuses.count("accepted")
-    run.rejected = statuses.count("rejected")
-    run.skipped = statuses.count("skipped")
-    if run.status == ImportRun.Status.RUNNING:
-        run.status = ImportRun.Status.DONE
-        if not report["cases"]:
-            report["notes"].append("the input holds no case")
-    run.report = report
-    run.finished_at = timezone.now()
-    run.save()
-    return run
 
 
 def cohort_import_upload(*, uploaded: Any, cohort_name: str | None, user: Any) -> ImportRun:
-    """Import an uploaded zip (web form or API): spooled under MEDIA_ROOT/tmp, removed afterwards."""
-    size = int(getattr(uploaded, "size", 0) or 0)
-    limit = int(settings.MRITRUS_IMPORT_MAX_BYTES)
-    if size > limit:
-        now = timezone.now()
-        return ImportRun.objects.create(
-            started_by=user if getattr(user, "is_authenticated", False) else None,
-            source_name=str(getattr(uploaded, "name", "upload.zip"))[:300],
-            status=ImportRun.Status.FAILED,
-            error=f"the upload is {size} bytes, more than the limit of {limit}",
-            report={"cases": [], "notes": []},
-            finished_at=now,
-        )
-    with tmp_folder("upload") as tmp:
-        target = tmp / "upload.zip"
-        with target.open("wb") as out:
-            for chunk in uploaded.chunks():
-                out.write(chunk)
-        return cohort_import(
-            path=target,
-            cohort_name=cohort_name,
-            user=user,
-            source_name=str(getattr(uploaded, "name", "upload.zip")),
-        )
+    """Import an uploaded zip (web form or API); see `import_runs.cohort_import_upload`."""
+    from registration import import_runs
 
-
-def storage_orphans(*, tmp_older_than_s: float = 3600.0) -> list[Path]:
-    """Folders under MEDIA_ROOT that no row refers to.
-
-    They appear when a caller's outer transaction rolls back after `series_create_from_array`
-    moved a series folder in (Django has no rollback hook), or after a crash between the move and
-    the commit; and as stale ``tmp/`` folders of interrupted imports.
-    """
-    import time
-
-    media = _media()
-    known_series = set(ImageSeries.objects.values_list("series_instance_uid", flat=True))
-    known_cases = {(str(c), str(k)) for c, k in Case.objects.values_list("cohort_id", "pk")}
-    orphans: list[Path] = []
-    cohorts = media / "cohorts"
-    if cohorts.is_dir():
-        for cohort_dir in sorted(p for p in cohorts.iterdir() if p.is_dir()):
-            for case_dir in sorted(p for p in cohort_dir.iterdir() if p.is_dir()):
-                if (cohort_dir.name, case_dir.name) not in known_cases:
-                    orphans.append(case_dir)
-                    continue
-                orphans += [
-                    s
-                    for s in sorted(case_dir.iterdir())
-                    if s.is_dir() and s.name not in known_series
-                ]
-    tmp = media / "tmp"
-    if tmp.is_dir():
-        cutoff = time.time() - tmp_older_than_s
-        orphans += [p for p in sorted(tmp.iterdir()) if p.stat().st_mtime < cutoff]
-    return orphans
-
-
-def storage_orphans_remove(*, tmp_older_than_s: float = 3600.0) -> list[Path]:
-    removed = storage_orphans(tmp_older_than_s=tmp_older_than_s)
-    for path in removed:
-        if path.is_dir():
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            path.unlink(missing_ok=True)
-    return removed
+    return import_runs.cohort_import_upload(uploaded=uploaded, cohort_name=cohort_name, user=user)

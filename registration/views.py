@@ -21,6 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.permissions import user_is_coordinator
 from registration import selectors, services
 from registration.forms import CohortUploadForm
+from registration.import_runs import NO_SPACE, storage_full
 from registration.models import Case, Cohort, DicomInstance, ImageSeries, ImportRun
 from registration.serving import dicom_instance_bytes, series_thumbnail_bytes
 
@@ -63,7 +64,16 @@ def cohort_list_view(request: HttpRequest) -> HttpResponse:
 @coordinator_required
 @require_http_methods(["GET", "POST"])
 def cohort_upload_view(request: HttpRequest) -> HttpResponse:
-    form = CohortUploadForm(request.POST or None, request.FILES or None)
+    try:
+        # Django spools a large upload to disk while parsing it: the disk can fill up here.
+        files = request.FILES
+    except OSError as exc:
+        if not storage_full(exc):
+            raise
+        error = f"{NO_SPACE}: the upload could not be received; nothing was imported."
+        context = {"form": CohortUploadForm(), "error": error}
+        return render(request, "registration/cohort_upload.html", context, status=507)
+    form = CohortUploadForm(request.POST or None, files or None)
     if request.method == "POST" and form.is_valid():
         run = services.cohort_import_upload(
             uploaded=form.cleaned_data["archive"],
@@ -78,7 +88,9 @@ def cohort_upload_view(request: HttpRequest) -> HttpResponse:
 @require_GET
 def import_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
     run = _get(selectors.import_run_get, pk=pk)
-    return render(request, "registration/import_detail.html", {"run": run})
+    page = request.GET.get("page", "1")
+    report = selectors.import_report_page(run=run, page=int(page) if page.isdigit() else 1)
+    return render(request, "registration/import_detail.html", {"run": run, "report": report})
 
 
 @coordinator_required

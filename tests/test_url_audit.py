@@ -47,6 +47,7 @@ ROUTES: dict[str, tuple[str, str | None, str | None]] = {
     "login": (PUBLIC, None, None),
     "logout": (ANY, None, None),
     "api-token": (PUBLIC, None, None),
+    "api-token-revoke": (ANY, None, None),
     "api-schema": (ANY, None, None),
     "api-docs": (ANY, None, None),
     # registration: cohorts, cases, series, WADO, API

@@ -19,7 +19,11 @@
         show(holder, "This figure could not be drawn (HTTP " + response.status + ").");
         return;
       }
-      const doc = new DOMParser().parseFromString(await response.text(), "image/svg+xml");
+      // Matplotlib's <style> element is inline CSS, which the Content-Security-Policy blocks
+      // (Chromium reports it even in a parsed, never displayed document): it goes before parsing,
+      // and its rules (line joins and caps) are in analysis.css instead.
+      const text = (await response.text()).replace(/<style[^>]*>[\s\S]*?<\/style>/g, "");
+      const doc = new DOMParser().parseFromString(text, "image/svg+xml");
       const svg = doc.documentElement;
       if (!svg || svg.nodeName.toLowerCase() !== "svg" || doc.querySelector("parsererror")) {
         show(holder, "This figure came back malformed.");

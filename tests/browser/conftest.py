@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -65,6 +67,11 @@ def page(browser, live_server):  # noqa: ANN001, ANN201
         if response.status >= 400 and not response.url.endswith("/favicon.ico"):
             errors.append(f"HTTP {response.status} {response.url}")
 
+    # Every Content-Security-Policy violation is an error of the test (Chromium also logs most).
+    page.add_init_script(
+        "document.addEventListener('securitypolicyviolation', function (e) {"
+        " console.error('CSP violation: ' + e.violatedDirective + ' ' + e.blockedURI); });"
+    )
     page.on("console", on_console)
     page.on("response", on_response)
     page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -93,3 +100,16 @@ def login(page, live_server, username: str, password: str = "pw-for-tests-only")
     page.fill("input[name=password]", password)
     page.click("button[type=submit], input[type=submit]")
     page.wait_for_load_state("domcontentloaded")
+
+
+def wait_js(page: Any, expression: str, *, arg: Any = None, timeout: float = 30000) -> None:
+    """``page.wait_for_function`` that works under the site's Content-Security-Policy.
+
+    Playwright polls a string predicate with ``eval`` inside the page, which ``script-src 'self'``
+    forbids; ``page.evaluate`` runs over the DevTools protocol, outside the page's policy.
+    """
+    deadline = time.monotonic() + timeout / 1000
+    while not (page.evaluate(expression, arg) if arg is not None else page.evaluate(expression)):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"waited {timeout:.0f} ms for {expression}")
+        page.wait_for_timeout(50)

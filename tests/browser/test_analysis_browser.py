@@ -18,7 +18,7 @@ from PIL import Image
 
 from accounts.factories import UserFactory
 from readerstudy.exports import EXPORT_FORMATS
-from tests.browser.conftest import login
+from tests.browser.conftest import login, wait_js
 from tests.readerstudy.analysis_study import analysis_study_build
 from tests.readerstudy.test_analysis_exports import parse_imrmc
 
@@ -77,9 +77,10 @@ def test_coordinator_snapshots_sees_figures_and_downloads(
     # Four real charts, inlined as SVG, drawn (not blank) and labelled synthetic.
     figures = page.locator("figure.analysis-figure")
     assert figures.count() == 4
-    page.wait_for_function(
+    wait_js(
+        page,
         "document.querySelectorAll('.svg-holder[data-state=ready]').length === 4"
-        " || document.querySelector('.svg-holder[data-state=error]') !== null"
+        " || document.querySelector('.svg-holder[data-state=error]') !== null",
     )
     assert page.locator(".svg-holder[data-state=error]").count() == 0
     for key in ("roc", "kappa", "likert", "mrmc"):

@@ -9,7 +9,7 @@ import pytest
 from accounts.factories import UserFactory
 from registration import jobs
 from registration.models import RegistrationJob
-from tests.browser.conftest import login
+from tests.browser.conftest import login, wait_js
 from tests.jobs.cases import case_make, cohort_make
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -30,16 +30,17 @@ def test_register_all_progress_and_qc_in_the_browser(page, live_server, screensh
     assert page.url.endswith(f"/cohorts/{cohort.pk}/")
     queued = list(RegistrationJob.objects.order_by("pk"))
     assert [j.case for j in queued] == cases and all(j.method == "initial" for j in queued)
-    page.wait_for_function(
+    wait_js(
+        page,
         f"document.querySelector(\".case-job-state[data-field='case-{cases[0].pk}']\")"
-        ".textContent.includes('queued')"
+        ".textContent.includes('queued')",
     )
     assert page.evaluate(f"{BAR}.value") == 0
 
     jobs.job_run(job_pk=queued[0].pk, worker_id="browser-test")
-    page.wait_for_function(f"{BAR}.value >= 50 && {BAR}.value < 100", timeout=15000)
+    wait_js(page, f"{BAR}.value >= 50 && {BAR}.value < 100", timeout=15000)
     jobs.job_run(job_pk=queued[1].pk, worker_id="browser-test")
-    page.wait_for_function(f"{BAR}.value == 100", timeout=15000)
+    wait_js(page, f"{BAR}.value == 100", timeout=15000)
     cell = page.locator(f".case-job-state[data-field='case-{cases[1].pk}']")
     assert "succeeded" in cell.inner_text()
     screenshot(page, "jobs-cohort-registered")
@@ -47,8 +48,6 @@ def test_register_all_progress_and_qc_in_the_browser(page, live_server, screensh
     page.goto(f"{live_server.url}/cases/{cases[0].pk}/")
     for alt in ("Checkerboard", "Gland contours"):
         img = page.locator(f"section.job-panel img[alt^='{alt}']")
-        page.wait_for_function(
-            "(el) => el.complete && el.naturalWidth > 0", arg=img.element_handle()
-        )
+        wait_js(page, "(el) => el.complete && el.naturalWidth > 0", arg=img.element_handle())
     screenshot(page, "jobs-case-qc")
     assert not [e for e in page.console_errors if "/static/" not in e]

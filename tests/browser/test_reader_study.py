@@ -20,7 +20,7 @@ from accounts.factories import UserFactory
 from readerstudy import services
 from readerstudy.models import Assignment, Read
 from registration.models import Cohort
-from tests.browser.conftest import login
+from tests.browser.conftest import login, wait_js
 from tests.readerstudy.builders import case_with_series, complete, prostatex_t2
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -50,7 +50,8 @@ def pixels(page, selector: str = "#viewport-primary") -> np.ndarray:  # noqa: AN
 
 
 def wait_viewer(page) -> None:  # noqa: ANN001
-    page.wait_for_function(
+    wait_js(
+        page,
         "window.mritrusViewer && (window.mritrusViewer.ready || window.mritrusViewer.error)",
         timeout=30000,
     )
@@ -99,6 +100,12 @@ def test_reader_reads_a_real_t2_and_submits(page, live_server, study, screenshot
     login(page, live_server, "b_junior")
     assert page.url.rstrip("/").endswith("/reading"), page.url
     assert "Case 1 of 2" in page.text_content("#case-counter")
+    # The viewer below runs under the site's Content-Security-Policy (no inline script, no eval).
+    policy = page.request.get(page.url).headers["content-security-policy"]
+    assert (
+        "script-src 'self' 'wasm-unsafe-eval'" in policy
+        and "unsafe-inline" not in policy.split("style-src-attr")[0]
+    )
     screenshot(page, "reader-worklist")
     page.click("#resume")
     wait_viewer(page)
@@ -114,7 +121,7 @@ def test_reader_reads_a_real_t2_and_submits(page, live_server, study, screenshot
 
     # scrolling: arrow key and mouse wheel both move the slice and change the pixels
     page.keyboard.press("ArrowDown")
-    page.wait_for_function(f"document.querySelector('#slice-counter').textContent !== {counter!r}")
+    wait_js(page, f"document.querySelector('#slice-counter').textContent !== {counter!r}")
     scrolled = wait_pixels_change(page, base)
     assert np.abs(scrolled - base).mean() > 0.5
     box = page.locator("#viewport-primary").bounding_box()
@@ -122,7 +129,7 @@ def test_reader_reads_a_real_t2_and_submits(page, live_server, study, screenshot
     page.mouse.move(cx, cy)
     counter = page.text_content("#slice-counter")
     page.mouse.wheel(0, 120)
-    page.wait_for_function(f"document.querySelector('#slice-counter').textContent !== {counter!r}")
+    wait_js(page, f"document.querySelector('#slice-counter').textContent !== {counter!r}")
 
     # window/level by dragging changes the rendered pixels
     before = pixels(page)

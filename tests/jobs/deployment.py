@@ -31,6 +31,8 @@ class Deployment:
         self.env = {
             **base,
             "DJANGO_SETTINGS_MODULE": "mritrus_site.settings",
+            # Settings refuse to start without a key (DEBUG off); every process shares this one.
+            "DJANGO_SECRET_KEY": "test-deployment-secret-" + "k" * 40,
             "MRITRUS_VAR_DIR": str(tmp / "var"),
             "MRITRUS_MEDIA_ROOT": str(tmp / "media"),
             "MRITRUS_REGISTRATION_METHOD": "initial",

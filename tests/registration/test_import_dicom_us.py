@@ -86,7 +86,8 @@ def test_dicom_only_groups_t2_and_us_of_one_patient(
     assert response.status_code == 201
     run = ImportRun.objects.get()
     assert (run.accepted, run.rejected) == (1, 1)
-    assert any("skipped non-DICOM file" in n and "README.txt" in n for n in run.report["notes"])
+    assert "skipped 1 non-DICOM file(s)" in run.report["notes"]
+    assert not any("README" in n for n in run.report["notes"])
     rejected = [c for c in run.report["cases"] if c["status"] == "rejected"][0]
     assert "no T2 series found" in rejected["reasons"][0]
     case = Case.objects.get()
@@ -96,7 +97,8 @@ def test_dicom_only_groups_t2_and_us_of_one_patient(
         .get(reverse("registration:import-detail", args=[run.pk]))
         .content.decode()
     )
-    assert "no T2 series found" in page and "README.txt" in page
+    assert "no T2 series found" in page and "skipped 1 non-DICOM file(s)" in page
+    assert "README.txt" not in page
     out = io.StringIO()
     from django.core.management import call_command
 

@@ -102,7 +102,7 @@ def test_coordinators_and_admins_allowed(role: str, request, client_for, stored:
         response = client.post("/api/cohorts/upload/", {"archive": fh})
     # The archive holds no DICOM and no manifest: refused with the reason, nothing stored.
     assert (
-        response.status_code == 400
+        response.status_code == 422
         and "neither a manifest cohort nor DICOM" in response.json()["error"]
     )
     response = client.post(reverse("registration:case-delete", args=[stored["case"].pk]))

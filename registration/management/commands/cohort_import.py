@@ -35,7 +35,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("path", type=Path)
         parser.add_argument(
-            "--cohort", default=None, help="cohort name (default: the input's name)"
+            "--cohort", default=None, help='cohort name (default: a neutral "Cohort of import N")'
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -46,6 +46,7 @@ class Command(BaseCommand):
         for line in report_lines(run):
             self.stdout.write(line)
         if run.status == ImportRun.Status.FAILED:
-            raise CommandError("the input was refused; nothing was stored")
+            # The report above says what was kept (a full disk keeps the cases stored before).
+            raise CommandError(run.error or "the import failed")
         if run.rejected and not run.accepted and not run.skipped:
             raise CommandError("no case could be imported")

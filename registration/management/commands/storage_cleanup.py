@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from registration.services import storage_orphans, storage_orphans_remove
+from registration.storage import storage_orphans, storage_orphans_remove
 
 
 class Command(BaseCommand):
@@ -15,7 +15,13 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--delete", action="store_true")
         parser.add_argument(
-            "--tmp-older-than", type=float, default=3600.0, help="seconds (tmp/ only)"
+            "--older-than",
+            "--tmp-older-than",
+            dest="tmp_older_than",
+            type=float,
+            default=3600.0,
+            help="seconds: only folders untouched for this long are orphans (a write in progress "
+            "has no row yet)",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:

@@ -1,0 +1,220 @@
+"""Cohort import runs: one `ImportRun` per input, its report, and failure that leaves no trace.
+
+`cohort_import` reads the input with `registration.importers` and stores each case with
+`registration.services.case_create_from_input`. Whatever stops it (a refused input, a full disk,
+an unexpected error), the run ends ``failed`` with a message for people, the temp folders are
+removed, and a cohort created for the run and left empty is deleted: a run never stays
+``running``.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError
+from django.utils import timezone
+
+from registration.models import Case, Cohort, ImportRun
+from registration.services import (
+    SeriesInputError,
+    case_create_from_input,
+    tmp_folder,
+)
+
+logger = logging.getLogger(__name__)
+
+# Start of ImportRun.error when the storage filled up (the API answers 507 for it).
+NO_SPACE = "no space left on the server's storage"
+
+
+def storage_full(exc: BaseException) -> bool:
+    """ENOSPC or a quota: the one OSError that is the site's problem, not the input's."""
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def _user(user: Any) -> Any:
+    return user if getattr(user, "is_authenticated", False) else None
+
+
+def _run_finish(
+    *, run: ImportRun, report: dict[str, Any], cohort: Cohort | None, cohort_created: bool
+) -> ImportRun:
+    if cohort_created and cohort is not None and not cohort.cases.exists():
+        # Created for this import, but no case was stored: leave no trace.
+        cohort.delete()
+        run.cohort = None
+    statuses = [c["status"] for c in report["cases"]]
+    run.accepted = statuses.count("accepted")
+    run.rejected = statuses.count("rejected")
+    run.skipped = statuses.count("skipped")
+    if run.status == ImportRun.Status.RUNNING:
+        run.status = ImportRun.Status.DONE
+        if not report["cases"]:
+            report["notes"].append("the input holds no case")
+    run.report = report
+    run.finished_at = timezone.now()
+    run.save()
+    return run
+
+
+def _case_import(
+    *, item: Any, entry: dict[str, Any], cohort: Cohort | None, name: str, run: ImportRun
+) -> tuple[Cohort | None, bool]:
+    """Store one case (``entry`` is its report line); returns the cohort and whether it was
+    created here."""
+    from registration import importers
+
+    created = False
+    existing = (
+        Case.objects.filter(cohort=cohort, case_code=item.case_code).first()
+        if cohort is not None
+        else None
+    )
+    if existing is not None and existing.source_fingerprint == item.fingerprint:
+        entry["status"] = "skipped"
+        entry["reasons"] = ["already imported from the same input"]
+        return cohort, created
+    if existing is not None:
+        entry["reasons"] = [
+            f"{item.where}column case_code: duplicate case code "
+            f"'{item.case_code}': the cohort already has a different case with it"
+        ]
+        return cohort, created
+    try:
+        case_input = item.load()
+    except importers.CaseInputError as exc:
+        entry["reasons"] = [str(exc)]
+        return cohort, created
+    entry["notes"] = case_input.notes + [n for im in case_input.images for n in im.notes]
+    if cohort is None:
+        cohort, created = Cohort.objects.get_or_create(
+            name=name,
+            defaults={"created_by": run.started_by, "description": f"Created by import {run.pk}"},
+        )
+        run.cohort = cohort
+    try:
+        case = case_create_from_input(cohort=cohort, case_input=case_input)
+    except IntegrityError as exc:
+        entry["reasons"] = [f"{item.where}the database refused the case: {exc}"]
+        return cohort, created
+    except SeriesInputError as exc:
+        entry["reasons"] = [f"{item.where}{exc}"]
+        return cohort, created
+    entry["status"] = "accepted"
+    entry["case_id"] = case.pk
+    entry["series"] = [
+        f"{s.get_modality_display()} {s.get_kind_display()} {'×'.join(map(str, s.shape))}"
+        for s in case.series.all()
+    ]
+    return cohort, created
+
+
+def cohort_import(
+    *,
+    path: Path,
+    cohort_name: str | None = None,
+    user: Any = None,
+    source_name: str | None = None,
+) -> ImportRun:
+    """Import a manifest or DICOM-only input (folder or zip) into a cohort; returns the run report.
+
+    Each case is stored whole or not at all. A case whose input was imported before into the same
+    cohort is skipped; a different case with a taken code is rejected. Problems with the input as a
+    whole (unsafe zip, unreadable manifest header, too many rows) fail the run and store nothing;
+    a full disk fails it with the cases stored before kept.
+    """
+    from registration import importers
+
+    path = Path(path)
+    # Never the input's own name: clinical exports are often named after the patient.
+    run = ImportRun.objects.create(
+        started_by=_user(user),
+        source_name=(source_name or ("zip upload" if path.is_file() else "folder"))[:300],
+    )
+    name = (cohort_name or "").strip() or importers.default_cohort_name(run_pk=run.pk)
+    report: dict[str, Any] = {"cohort": name, "cases": [], "notes": []}
+    cohort = Cohort.objects.filter(name=name).first()
+    cohort_created = False
+    try:
+        with importers.input_open(path) as root:
+            for item in importers.cases_iterate(
+                root=root, salt=str(settings.MRITRUS_DEID_SALT), notes=report["notes"]
+            ):
+                entry: dict[str, Any] = {
+                    "case_code": item.case_code,
+                    "row": item.row,
+                    "status": "rejected",
+                    "reasons": list(item.errors),
+                    "notes": [],
+                    "series": [],
+                }
+                report["cases"].append(entry)
+                if item.errors:
+                    continue
+                cohort, created = _case_import(
+                    item=item, entry=entry, cohort=cohort, name=name, run=run
+                )
+                cohort_created = cohort_created or created
+    except importers.ImportInputError as exc:
+        run.status = ImportRun.Status.FAILED
+        run.error = str(exc)
+    except OSError as exc:
+        run.status = ImportRun.Status.FAILED
+        if not storage_full(exc):
+            run.error = "the import stopped on a storage error (details in the server log)"
+            _run_finish(run=run, report=report, cohort=cohort, cohort_created=cohort_created)
+            raise
+        logger.error("import %s: %s", run.pk, exc)
+        stored = sum(c["status"] == "accepted" for c in report["cases"])
+        run.error = (
+            f"{NO_SPACE}: the import stopped; {stored} case(s) stored before it are kept, "
+            "nothing of the case being written was stored. Free space and import again "
+            "(stored cases are skipped)."
+        )
+        if report["cases"] and report["cases"][-1]["status"] == "rejected":
+            report["cases"][-1]["reasons"] = report["cases"][-1]["reasons"] or [NO_SPACE]
+    except BaseException:
+        run.status = ImportRun.Status.FAILED
+        run.error = "the import stopped on an unexpected error (details in the server log)"
+        _run_finish(run=run, report=report, cohort=cohort, cohort_created=cohort_created)
+        raise
+    return _run_finish(run=run, report=report, cohort=cohort, cohort_created=cohort_created)
+
+
+def _run_failed(*, user: Any, error: str) -> ImportRun:
+    return ImportRun.objects.create(
+        started_by=_user(user),
+        source_name="zip upload",
+        status=ImportRun.Status.FAILED,
+        error=error,
+        report={"cases": [], "notes": []},
+        finished_at=timezone.now(),
+    )
+
+
+def cohort_import_upload(*, uploaded: Any, cohort_name: str | None, user: Any) -> ImportRun:
+    """Import an uploaded zip (web form or API): spooled under MEDIA_ROOT/tmp, removed afterwards."""
+    size = int(getattr(uploaded, "size", 0) or 0)
+    limit = int(settings.MRITRUS_IMPORT_MAX_BYTES)
+    if size > limit:
+        return _run_failed(
+            user=user, error=f"the upload is {size} bytes, more than the limit of {limit}"
+        )
+    try:
+        with tmp_folder("upload") as tmp:
+            target = tmp / "upload.zip"
+            with target.open("wb") as out:
+                for chunk in uploaded.chunks():
+                    out.write(chunk)
+            return cohort_import(path=target, cohort_name=cohort_name, user=user)
+    except OSError as exc:
+        if not storage_full(exc):
+            raise
+        logger.error("upload: %s", exc)
+        return _run_failed(
+            user=user, error=f"{NO_SPACE}: the upload could not be stored; nothing was imported"
+        )
