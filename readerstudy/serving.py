@@ -6,23 +6,34 @@ anything up by a stored UID or a case, so a reader cannot address another series
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import io
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import numpy as np
 from django.conf import settings
-from django.core.cache import cache
 from django.urls import reverse
 
+from readerstudy.display import (
+    MATRIX,
+    PIXEL_MM,
+    SLICE_MM,
+    SLICES,
+    DisplayGrid,
+    display_grid_get,
+    display_offset,
+    series_centre_lps,
+)
 from readerstudy.models import AssignmentSeries
-from registration.models import DicomInstance
+from registration.dicom_io import MR_IMAGE_STORAGE, US_IMAGE_STORAGE
 
-# A served instance is rebuilt from this whitelist (image pixel module, geometry, rescale and
-# window) plus the neutral identity below. Nothing else of the stored header reaches a reader:
-# no date, scanner, protocol, description or acquisition parameter could tell the arm or let a
-# reader pair the two arms of one patient.
+# A served instance carries exactly these attributes (image pixel module, the display geometry,
+# rescale and window), all written from the common display grid (readerstudy/display.py), plus
+# the neutral identity below. Nothing of the stored header reaches a reader: no date, scanner,
+# protocol, description, acquisition parameter or geometry could tell the arm or let a reader
+# pair the two arms of one patient.
 KEPT_KEYWORDS = (
     "SpecificCharacterSet",
     "SOPClassUID",
@@ -72,37 +83,91 @@ def neutral_identity(*, view: AssignmentSeries) -> dict[str, Any]:
     }
 
 
-def view_instance_get(*, view: AssignmentSeries, object_uid: str) -> DicomInstance:
-    """The stored instance behind a remapped SOP Instance UID of this view (DoesNotExist if none)."""
-    originals = [old for old, new in view.uid_map.items() if new == object_uid]
-    return DicomInstance.objects.get(series=view.series, sop_instance_uid__in=originals)
+def _slice_uid(view: AssignmentSeries, slice_index: int) -> str:
+    # Keyed by the view's random series UID: unrelated between arms, stable between requests.
+    digest = hmac.new(
+        settings.SECRET_KEY.encode(), f"{view.series_uid}:{slice_index}".encode(), hashlib.sha256
+    ).digest()
+    return f"2.25.{int.from_bytes(digest[:16], 'big')}"
 
 
-def view_instance_bytes(*, view: AssignmentSeries, instance: DicomInstance) -> bytes:
-    """Part 10 bytes of ``instance`` as this view serves it: whitelisted, remapped, neutral."""
-    import pydicom
+def view_slice_uids(*, view: AssignmentSeries) -> list[str]:
+    """The SOP Instance UIDs of this view's display slices, in slice order."""
+    return [_slice_uid(view, k) for k in range(SLICES)]
+
+
+def view_slice_index(*, view: AssignmentSeries, object_uid: str) -> int:
+    """The display slice behind a SOP Instance UID of this view (LookupError if none)."""
+    try:
+        return view_slice_uids(view=view).index(object_uid)
+    except ValueError:
+        raise LookupError("no such instance in this view") from None
+
+
+def view_grid(*, view: AssignmentSeries) -> DisplayGrid:
+    """The view's series on the display grid, centred on the PRIMARY series' gland.
+
+    The fused arm's TRUS and registered T2 share a frame, so one centre keeps them aligned.
+    """
+    primary = view
+    if view.role != AssignmentSeries.Role.PRIMARY:
+        primary = view.assignment.views.select_related("series").get(
+            role=AssignmentSeries.Role.PRIMARY
+        )
+    centre = series_centre_lps(series=primary.series)
+    return display_grid_get(series=view.series, centre_lps=centre)
+
+
+def view_instance_bytes(*, view: AssignmentSeries, slice_index: int) -> bytes:
+    """Part 10 bytes of one display slice of this view: the common geometry, remapped, neutral.
+
+    Built from nothing but the display grid: no stored header value can reach a reader.
+    """
     from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import PYDICOM_IMPLEMENTATION_UID
+    from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian
 
-    from registration.serving import dicom_instance_bytes
-
-    stored = pydicom.dcmread(io.BytesIO(dicom_instance_bytes(instance=instance)))
+    grid = view_grid(view=view)
+    pixels = np.ascontiguousarray(grid.pixels[slice_index])
+    mr = view.series.modality == "MR_T2"
     ds = Dataset()
-    for keyword in KEPT_KEYWORDS:
-        element = stored.data_element(keyword)
-        if element is not None:
-            ds[element.tag] = element
-    for keyword in REMAPPED_KEYWORDS:
-        value = str(stored.get(keyword, ""))
-        if value:
-            # A UID missing from the map would be served as stored: refuse instead.
-            setattr(ds, keyword, view.uid_map[value])
+    ds.SpecificCharacterSet = "ISO_IR 192"
+    ds.SOPClassUID = MR_IMAGE_STORAGE if mr else US_IMAGE_STORAGE
+    ds.SOPInstanceUID = _slice_uid(view, slice_index)
+    ds.StudyInstanceUID = view.study_uid
+    ds.SeriesInstanceUID = view.series_uid
+    ds.FrameOfReferenceUID = view.uid_map[view.series.frame_of_reference_uid]
+    ds.Modality = "MR" if mr else "US"
+    ds.PatientIdentityRemoved = "YES"
+    ds.BurnedInAnnotation = "NO"
+    ds.SliceThickness = _ds(SLICE_MM)
+    ds.SpacingBetweenSlices = _ds(SLICE_MM)
+    ds.InstanceNumber = slice_index + 1
+    position = display_offset(slice_index=slice_index)
+    ds.ImagePositionPatient = [_ds(v) for v in position]
+    ds.ImageOrientationPatient = ["1", "0", "0", "0", "1", "0"]
+    ds.SliceLocation = _ds(position[2])
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.Rows = MATRIX
+    ds.Columns = MATRIX
+    ds.PixelSpacing = [_ds(PIXEL_MM), _ds(PIXEL_MM)]
+    ds.BitsAllocated = 16
+    ds.BitsStored = 16
+    ds.HighBit = 15
+    ds.PixelRepresentation = 0
+    ds.RescaleIntercept = "0"
+    ds.RescaleSlope = "1"
+    ds.RescaleType = "US"
+    auto = grid.presets[0]
+    ds.WindowCenter = _ds((auto["lower"] + auto["upper"]) / 2)
+    ds.WindowWidth = _ds(max(auto["upper"] - auto["lower"], 1.0))
+    ds.PixelData = pixels.astype("<u2").tobytes()
     for keyword, value in neutral_identity(view=view).items():
         setattr(ds, keyword, value)
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = ds.SOPClassUID
     meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    meta.TransferSyntaxUID = stored.file_meta.TransferSyntaxUID
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
     meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
     ds.file_meta = meta
     out = io.BytesIO()
@@ -110,52 +175,20 @@ def view_instance_bytes(*, view: AssignmentSeries, instance: DicomInstance) -> b
     return out.getvalue()
 
 
-def _window_presets(view: AssignmentSeries) -> list[dict[str, Any]]:
-    """MR has no fixed units, so presets come from the volume's own intensity percentiles."""
-    # Keyed by the stored volume's checksum: the same series opened by many readers is read once.
-    key = f"readerstudy:presets:{view.series_id}:{view.series.nifti_sha256}"
-    cached = cache.get(key)
-    if cached is None:
-        cached = _percentile_presets(view)
-        cache.set(key, cached, timeout=24 * 3600)
-    return list(cached)
-
-
-def _percentile_presets(view: AssignmentSeries) -> list[dict[str, Any]]:
-    import nibabel as nib
-
-    path = Path(settings.MEDIA_ROOT) / view.series.nifti_path
-    data = np.asarray(nib.load(str(path)).dataobj, dtype=np.float32)  # type: ignore[attr-defined]
-    # Background air dominates MR volumes; percentiles over the non-zero voxels track the anatomy.
-    values = data[np.isfinite(data)]
-    foreground = values[values > values.min()] if values.size else values
-    if foreground.size == 0:
-        foreground = np.array([0.0, 1.0], dtype=np.float32)
-    presets = []
-    for name, low, high in (
-        ("Auto (1–99 %)", 1.0, 99.0),
-        ("Wide (0.1–99.9 %)", 0.1, 99.9),
-        ("Contrast (10–95 %)", 10.0, 95.0),
-    ):
-        lo, hi = (float(v) for v in np.percentile(foreground, [low, high]))
-        if hi <= lo:
-            hi = lo + 1.0
-        presets.append(
-            {"name": name, "lower": round(lo, 3), "upper": round(hi, 3)},
-        )
-    return presets
+def _ds(value: float) -> str:
+    return f"{float(value):.6g}"
 
 
 def view_manifest(*, view: AssignmentSeries) -> dict[str, Any]:
     wado = reverse("readerstudy:wado")
     image_ids = []
-    for instance in view.series.instances.order_by("instance_number"):
+    for uid in view_slice_uids(view=view):
         query = urlencode(
             {
                 "requestType": "WADO",
                 "studyUID": view.study_uid,
                 "seriesUID": view.series_uid,
-                "objectUID": view.uid_map[instance.sop_instance_uid],
+                "objectUID": uid,
                 "contentType": "application/dicom",
             }
         )
@@ -165,5 +198,5 @@ def view_manifest(*, view: AssignmentSeries) -> dict[str, Any]:
         "role": view.role,
         "modality": "MR" if view.series.modality == "MR_T2" else "US",
         "imageIds": image_ids,
-        "presets": _window_presets(view),
+        "presets": view_grid(view=view).presets,
     }

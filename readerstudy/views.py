@@ -32,8 +32,7 @@ from accounts.permissions import user_is_coordinator, user_is_reader
 from readerstudy import selectors, services
 from readerstudy.forms import ReopenForm, StudyCreateForm
 from readerstudy.models import Assignment, AssignmentSeries, Read, ReaderStudy
-from readerstudy.serving import view_instance_bytes, view_instance_get, view_manifest
-from registration.models import DicomInstance
+from readerstudy.serving import view_instance_bytes, view_manifest, view_slice_index
 
 View = Callable[..., HttpResponse]
 
@@ -349,10 +348,10 @@ def wado_view(request: HttpRequest) -> HttpResponse:
         )
         if params.get("studyUID") != view.study_uid:
             raise Http404("not found")
-        instance = view_instance_get(view=view, object_uid=params.get("objectUID", ""))
-    except (AssignmentSeries.DoesNotExist, DicomInstance.DoesNotExist):
+        slice_index = view_slice_index(view=view, object_uid=params.get("objectUID", ""))
+    except (AssignmentSeries.DoesNotExist, LookupError):
         raise Http404("not found") from None
-    payload = view_instance_bytes(view=view, instance=instance)
+    payload = view_instance_bytes(view=view, slice_index=slice_index)
     response = HttpResponse(payload, content_type="application/dicom")
     # Private: the bytes carry this reader's UIDs; cacheable so scrolling back never refetches.
     response["Cache-Control"] = "private, max-age=3600"

@@ -29,6 +29,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
 
 from readerstudy import services
 from readerstudy.models import Assignment, Read, ReaderStudy
+from readerstudy.serving import view_slice_uids
 from registration.models import Case, Cohort, ImportRun, RegistrationJob
 from tests.readerstudy.builders import case_with_series, complete
 
@@ -200,7 +201,7 @@ def world(coordinator, junior, senior) -> dict[str, Any]:  # noqa: ANN001
     view = mine.views.get(role="primary")
     series = case.series.filter(kind="original", modality="MR_T2").get()
     instance = series.instances.first()
-    remapped = view.uid_map[view.series.instances.first().sop_instance_uid]
+    remapped = view_slice_uids(view=view)[0]
     return {
         "cohort": cohort,
         "case": case,

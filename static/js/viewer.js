@@ -10,6 +10,7 @@ const manifestsPromise = Promise.all([
 ]);
 manifestsPromise.catch(() => {}); // handled in start(); avoids an early unhandled-rejection report
 const { core, tools, dicomImageLoader } = await import("../vendor/cornerstone.js");
+const { attachOverlay } = await import("./viewer_overlay.js");
 const statusEl = document.getElementById("viewport-status");
 const sliceEl = document.getElementById("slice-counter");
 const presetEl = document.getElementById("wl-preset");
@@ -172,9 +173,24 @@ function pick(name, value) {
 }
 
 // --- viewer ----------------------------------------------------------------------------------
+// Slice position in mm along the slice normal (served relative to the gland centre, the same
+// in every arm), from the image's own geometry.
+function slicePositionMm() {
+  const plane = core.metaData.get("imagePlaneModule", state.primary.getCurrentImageId());
+  if (!plane || !plane.imagePositionPatient || !plane.rowCosines) return null;
+  const r = plane.rowCosines;
+  const c = plane.columnCosines;
+  const n = [r[1] * c[2] - r[2] * c[1], r[2] * c[0] - r[0] * c[2], r[0] * c[1] - r[1] * c[0]];
+  const p = plane.imagePositionPatient;
+  return p[0] * n[0] + p[1] * n[1] + p[2] * n[2];
+}
+
 function updateSliceCounter() {
   if (!state.primary) return;
-  sliceEl.textContent = `Slice ${state.primary.getCurrentImageIdIndex() + 1} / ${state.total}`;
+  const mm = slicePositionMm();
+  const where = mm === null ? "" : ` · ${mm >= 0 ? "+" : ""}${mm.toFixed(1)} mm`;
+  sliceEl.textContent = `Slice ${state.primary.getCurrentImageIdIndex() + 1} / ${state.total}${where}`;
+  state.slicePositionMm = mm;
 }
 
 function applyPreset(index) {
@@ -254,7 +270,10 @@ async function start() {
     updateSliceCounter();
     syncUnderlay();
   });
-  element.addEventListener(Events.CAMERA_MODIFIED, syncUnderlay);
+  element.addEventListener(Events.CAMERA_MODIFIED, () => {
+    syncUnderlay();
+    if (state.overlay) state.overlay.update();
+  });
   element.addEventListener("contextmenu", (e) => e.preventDefault());
 
   if (underlayManifest) {
@@ -278,6 +297,8 @@ async function start() {
   applyPreset(0);
   syncUnderlay();
   updateSliceCounter();
+  state.overlay = attachOverlay({ viewport: primary, container: document.getElementById("viewport-stack"), prefix: "primary" });
+  state.overlay.update();
   statusEl.hidden = true;
   state.ready = true;
   // Milliseconds from navigation start to the first rendered image (read by bench/).
@@ -290,6 +311,7 @@ async function start() {
   window.addEventListener("resize", () => {
     engine.resize(true, true);
     syncUnderlay();
+    if (state.overlay) state.overlay.update();
   });
 }
 

@@ -1,0 +1,162 @@
+"""Blinding cues: nothing served may differ systematically between arms except image content.
+
+The fixture's arms are deliberately unlike as stored: the original T2 is 24×24×5 at
+0.6×0.6×3 mm, the registered T2 and the TRUS 20×22×6 at 0.8 mm on another frame. One test per
+cue compares what a reader receives for the same case in every arm.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+
+import numpy as np
+import pydicom
+import pytest
+from django.urls import reverse
+
+from readerstudy import services
+from readerstudy.display import MATRIX, PIXEL_MM, SLICE_MM, SLICES
+from readerstudy.models import Assignment, AssignmentSeries
+from readerstudy.serving import view_instance_bytes, view_manifest
+from tests.readerstudy.builders import complete
+
+pytestmark = pytest.mark.django_db
+
+# Values that are meant to differ per assignment (fresh UIDs, the reading code) or that are the
+# image content itself (pixels, and the window derived from them).
+PER_ASSIGNMENT = {
+    "SOPInstanceUID",
+    "StudyInstanceUID",
+    "SeriesInstanceUID",
+    "FrameOfReferenceUID",
+    "PatientName",
+    "PatientID",
+    "PixelData",
+    "WindowCenter",
+    "WindowWidth",
+}
+
+
+def primaries_by_arm(study, user) -> dict[str, AssignmentSeries]:  # noqa: ANN001
+    """The primary view of each arm for the case the reader reads first in session 1."""
+    first = Assignment.objects.filter(study=study, reader__user=user, session=1).first()
+    views = AssignmentSeries.objects.filter(
+        assignment__study=study, assignment__reader__user=user, assignment__case=first.case
+    ).select_related("assignment__arm", "series")
+    return {v.assignment.arm.kind: v for v in views if v.role == "primary"}
+
+
+def served(view: AssignmentSeries, k: int) -> pydicom.Dataset:
+    return pydicom.dcmread(io.BytesIO(view_instance_bytes(view=view, slice_index=k)))
+
+
+def test_stored_arms_differ_in_geometry(open_study, junior):
+    # The premise: without the display grid every cue below would give the arm away.
+    views = primaries_by_arm(open_study, junior)
+    assert views["original"].series.shape != views["registered"].series.shape
+    assert views["original"].series.spacing != views["registered"].series.spacing
+
+
+def test_cue_slice_count(open_study, junior):
+    views = primaries_by_arm(open_study, junior)
+    counts = {arm: len(view_manifest(view=v)["imageIds"]) for arm, v in views.items()}
+    assert set(counts.values()) == {SLICES}, counts
+
+
+def test_cue_pixel_spacing_matrix_and_field_of_view(open_study, junior):
+    views = primaries_by_arm(open_study, junior)
+    for arm, view in views.items():
+        ds = served(view, 0)
+        assert (ds.Rows, ds.Columns) == (MATRIX, MATRIX), arm
+        assert [float(v) for v in ds.PixelSpacing] == [PIXEL_MM, PIXEL_MM], arm
+        assert float(ds.SliceThickness) == float(ds.SpacingBetweenSlices) == SLICE_MM, arm
+        assert ds.Rows * float(ds.PixelSpacing[0]) == MATRIX * PIXEL_MM, arm
+
+
+def test_cue_slice_positions_and_orientation(open_study, junior):
+    views = primaries_by_arm(open_study, junior)
+    geometry = {}
+    for arm, view in views.items():
+        rows = []
+        for k in (0, SLICES // 2, SLICES - 1):
+            ds = served(view, k)
+            rows.append(
+                (
+                    tuple(ds.ImagePositionPatient),
+                    tuple(ds.ImageOrientationPatient),
+                    ds.SliceLocation,
+                    ds.InstanceNumber,
+                )
+            )
+        geometry[arm] = rows
+    assert geometry["original"] == geometry["registered"] == geometry["fused"]
+    # Relative to the gland centre: the middle of the stack sits at 0 mm in every arm.
+    assert abs(float(geometry["original"][1][2])) <= SLICE_MM
+
+
+def test_cue_every_header_value(open_study, junior):
+    views = primaries_by_arm(open_study, junior)
+    headers = {}
+    for arm, view in views.items():
+        ds = served(view, SLICES // 2)
+        headers[arm] = {
+            e.keyword: str(e.value) for e in ds.iterall() if e.keyword not in PER_ASSIGNMENT
+        }
+        headers[arm]["meta"] = str(ds.file_meta.TransferSyntaxUID)
+    assert headers["original"] == headers["registered"] == headers["fused"]
+
+
+def test_cue_transfer_size(open_study, junior):
+    # Load time follows bytes: every slice of every arm is the same size (uncompressed, one grid),
+    # but for the few bytes of UID and window strings whose length varies at random.
+    views = primaries_by_arm(open_study, junior)
+    sizes = [
+        len(view_instance_bytes(view=v, slice_index=k))
+        for v in views.values()
+        for k in (0, SLICES - 1)
+    ]
+    assert max(sizes) - min(sizes) <= 32, sizes
+
+
+def test_fused_underlay_shares_the_grid_of_its_t2(open_study, junior):
+    views = primaries_by_arm(open_study, junior)
+    fused = views["fused"]
+    underlay = fused.assignment.views.get(role="underlay")
+    for k in (0, SLICES // 2):
+        t2, us = served(fused, k), served(underlay, k)
+        assert tuple(t2.ImagePositionPatient) == tuple(us.ImagePositionPatient)
+        assert t2.FrameOfReferenceUID == us.FrameOfReferenceUID
+        assert (t2.Rows, t2.Columns, list(t2.PixelSpacing)) == (
+            us.Rows,
+            us.Columns,
+            list(us.PixelSpacing),
+        )
+
+
+def test_cue_viewer_page_differs_only_by_codes(open_study, junior, client_for):
+    """The viewer page of the original and registered arm: same text once codes are masked."""
+    c = client_for(junior)
+    pages = {}
+    for session in (1, 2, 3):
+        items = list(
+            Assignment.objects.filter(study=open_study, reader__user=junior, session=session)
+        )
+        kind = items[0].arm.kind
+        html = c.get(reverse("readerstudy:viewer", args=[items[0].token])).content.decode()
+        for a in items:
+            html = html.replace(a.token, "TOKEN").replace(a.reading_code, "CODE")
+            for v in a.views.all():
+                html = html.replace(v.token, "VIEW")
+        html = re.sub(r'name="csrfmiddlewaretoken" value="[^"]+"', "CSRF", html)
+        pages[kind] = re.sub(r"Case \d+ of \d+", "Case k of n", html)
+        for a in items:
+            services.read_submit(assignment=a, user=junior, data=complete(), active_seconds=1)
+    assert pages["original"] == pages["registered"]
+
+
+def test_display_pixels_are_not_blank(open_study, junior):
+    views = primaries_by_arm(open_study, junior)
+    for arm, view in views.items():
+        ds = served(view, SLICES // 2)
+        assert np.asarray(ds.pixel_array).max() > 0, arm
