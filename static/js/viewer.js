@@ -84,10 +84,25 @@ async function post(url, body, { keepalive = false } = {}) {
   return { ok: response.ok, status: response.status, data };
 }
 
+// The server writes its messages for people ("Choose a PI-RADS score."): shown as they are.
 function showErrors(errors) {
-  errorsEl.textContent = Object.entries(errors || {})
-    .map(([k, v]) => (k === "__all__" ? v.join(" ") : `${k}: ${v.join(" ")}`))
-    .join(" · ");
+  errorsEl.textContent = Object.values(errors || {})
+    .map((v) => v.join(" "))
+    .join(" ");
+}
+
+// What a submit would still miss, in words, before asking the server (which checks again).
+const REQUIRED = [
+  ["pirads", "a PI-RADS score (keys 1–5)"],
+  ["zone", "the zone (P / T / N)"],
+  ["side", "the side (L / R / B / 0)"],
+  ["likert", "your confidence (Shift + 1–7)"],
+];
+function missingFields() {
+  const data = formData();
+  const missing = REQUIRED.filter(([name]) => !data[name]).map(([name, words]) => ({ name, words }));
+  if (window.mritrusMark && window.mritrusMark.missing()) missing.push({ name: "mark", words: window.mritrusMark.missing() });
+  return missing;
 }
 
 let submitted = false;
@@ -127,6 +142,13 @@ function scheduleSave() {
 
 async function submitRead() {
   if (config.readOnly) return;
+  const missing = missingFields();
+  if (missing.length) {
+    errorsEl.textContent = `Still missing: ${missing.map((m) => m.words).join(", ")}.`;
+    const first = document.getElementById(missing[0].name);
+    if (first) first.scrollIntoView({ block: "nearest" });
+    return;
+  }
   clearTimeout(saveTimer);
   if (inFlight) await inFlight.catch(() => {});
   const seconds = takeActiveSeconds();

@@ -1,0 +1,83 @@
+"""Viewer tools in a real browser: what the reader sees is the same in every arm, the submit button
+stays visible on common laptop screens, and Ctrl+Enter says what is missing.
+
+Same cohort as test_reader_study.py: the real ProstateX T2 (original arm), SYNTHETIC registered
+T2 and TRUS (fused arm).
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from readerstudy import services
+from readerstudy.models import Assignment
+from tests.browser.conftest import login
+from tests.browser.test_reader_study import study, wait_viewer  # noqa: F401
+from tests.readerstudy.builders import complete
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+ON_SCREEN = """(sel) => {
+  const el = document.querySelector(sel);
+  const r = el.getBoundingClientRect();
+  const x = r.left + r.width / 2, y = r.top + r.height / 2;
+  const inside = r.top >= 0 && r.left >= 0 && r.bottom <= innerHeight && r.right <= innerWidth;
+  return inside && (document.elementFromPoint(x, y) === el || el.contains(document.elementFromPoint(x, y)));
+}"""
+
+
+def overlay_text(page) -> dict:  # noqa: ANN001
+    counter = page.text_content("#slice-counter")
+    return {
+        "total": counter.split("/")[1].split("·")[0].strip(),
+        "markers": [
+            page.text_content(f"#primary-marker-{s}") for s in ("left", "right", "top", "bottom")
+        ],
+        "scale": page.text_content("#primary-scale-bar"),
+    }
+
+
+def test_submit_visible_and_ctrl_enter_names_what_is_missing(page, live_server, study, screenshot):  # noqa: ANN001, F811
+    login(page, live_server, "b_junior")
+    page.click("#resume")
+    wait_viewer(page)
+    for width, height in ((1280, 720), (1440, 900)):
+        page.set_viewport_size({"width": width, "height": height})
+        page.wait_for_timeout(200)
+        assert page.evaluate(ON_SCREEN, "#submit-read"), (width, height)
+    page.locator("#viewport-primary").click()
+    page.keyboard.press("Control+Enter")
+    errors = page.locator("#form-errors")
+    assert errors.text_content().startswith("Still missing: a PI-RADS score")
+    for word in ("zone", "side", "confidence"):
+        assert word in errors.text_content()
+    assert page.evaluate(ON_SCREEN, "#form-errors")
+    screenshot(page, "reader-missing-fields-1440x900")
+    page.keyboard.press("Digit4")
+    page.keyboard.press("KeyP")
+    page.keyboard.press("Control+Enter")
+    text = errors.text_content()
+    assert "PI-RADS" not in text and "zone" not in text and "side" in text
+    page.set_viewport_size({"width": 1280, "height": 720})
+    page.wait_for_timeout(200)
+    assert page.evaluate(ON_SCREEN, "#form-errors")
+    screenshot(page, "reader-missing-fields-1280x720")
+    assert not page.console_errors, page.console_errors
+
+
+def test_on_screen_geometry_is_the_same_in_both_arms(page, live_server, study):  # noqa: ANN001, F811
+    """The blinding cues on screen: slice count, orientation markers, scale bar per arm."""
+    junior = get_user_model().objects.get(username="b_junior")
+    login(page, live_server, "b_junior")
+    seen = {}
+    for session in (1, 2):
+        items = Assignment.objects.filter(study=study, reader__user=junior, session=session)
+        page.goto(f"{live_server.url}/reading/case/{items.first().token}/")
+        wait_viewer(page)
+        seen[items.first().arm.kind] = overlay_text(page)
+        for a in items:
+            services.read_submit(assignment=a, user=junior, data=complete(), active_seconds=1)
+    assert seen["original"] == seen["fused"], seen
+    assert seen["original"]["total"] == "40"
+    assert not page.console_errors, page.console_errors
