@@ -81,3 +81,28 @@ def test_on_screen_geometry_is_the_same_in_both_arms(page, live_server, study): 
     assert seen["original"] == seen["fused"], seen
     assert seen["original"]["total"] == "40"
     assert not page.console_errors, page.console_errors
+
+
+def test_markers_follow_flips_and_oblique_directions(page, live_server, study):  # noqa: ANN001, F811
+    login(page, live_server, "b_junior")
+    page.click("#resume")
+    wait_viewer(page)
+    sides = ("left", "right", "top", "bottom")
+
+    def markers() -> list[str]:
+        return [page.text_content(f"#primary-marker-{s}") for s in sides]
+
+    assert markers() == ["R", "L", "A", "P"]
+    # a horizontally flipped display swaps left and right (the camera is what is rendered)
+    page.evaluate("window.mritrusViewer.primary.setCamera({flipHorizontal: true})")
+    page.evaluate("window.mritrusViewer.primary.render(); window.mritrusViewer.overlay.update()")
+    assert markers() == ["L", "R", "A", "P"]
+    page.evaluate("window.mritrusViewer.primary.setCamera({flipHorizontal: false})")
+    page.evaluate("window.mritrusViewer.overlay.update()")
+    assert markers() == ["R", "L", "A", "P"]
+    # the letters of oblique directions (LPS vectors), strongest component first
+    label = "(v) => import('/static/js/viewer_overlay.js').then((m) => m.orientationLabel(v))"
+    assert page.evaluate(label, [0.95, 0.0, -0.31]) == "LI"  # 18° oblique row direction
+    assert page.evaluate(label, [0.0, 0.978, -0.208]) == "P"  # 12°: below the 0.3 threshold
+    assert page.evaluate(label, [-0.7, 0.7, 0.0]) in ("RP", "PR")
+    assert page.evaluate(label, [0.0, 0.0, -1.0]) == "I"
