@@ -32,6 +32,7 @@ from typing import Any
 import pandas as pd
 
 from readerstudy.analysis_frames import REFERENCE_STANDARDS, reads_frame, stats_frame
+from readerstudy.analysis_localisation import localisation_build
 from readerstudy.stats import study_analyse
 from readerstudy.stats._base import jsonable
 
@@ -399,6 +400,7 @@ def analysis_results_build(
         "likert_pairs": _likert_pairs(
             reads, arms=list(stats["arms"]), baseline=stats["baseline_arm"]
         ),
+        "localisation": localisation_build(payload),
         "missing": list(stats["notes"]),
         "stats": stats,
     }

@@ -138,6 +138,49 @@ def table_side_agreement(results: Mapping[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["arm", "agreement", "ci_low", "ci_high", "k", "n"])
 
 
+LOCALISATION_COLUMNS = [
+    "arm",
+    "n_reads",
+    "n_marked",
+    "n_with_biopsy_side",
+    "side_agrees_with_biopsy",
+    "side_agreement",
+    "mark_matches_stated_side",
+    "n_stated_side",
+    "n_reader_pairs",
+    "distance_median_mm",
+    "distance_mean_mm",
+    "within_10mm",
+]
+
+
+def table_localisation(results: Mapping[str, Any]) -> pd.DataFrame:
+    rows = (results.get("localisation") or {}).get("per_arm", [])
+    return pd.DataFrame(
+        [{k: r.get(k) for k in LOCALISATION_COLUMNS} for r in rows], columns=LOCALISATION_COLUMNS
+    )
+
+
+def _localisation_rows(results: Mapping[str, Any]) -> list[list[str]]:
+    out = []
+    for r in (results.get("localisation") or {}).get("per_arm", []):
+        agree = (
+            f"{r['side_agrees_with_biopsy']}/{r['n_with_biopsy_side']}"
+            f" ({fmt_num(r['side_agreement'] * 100, 1)} %)"
+            if r["side_agreement"] is not None
+            else "—"
+        )
+        distance = (
+            f"{fmt_num(r['distance_median_mm'], 1)} mm (mean {fmt_num(r['distance_mean_mm'], 1)};"
+            f" {r['n_reader_pairs']} pairs; {fmt_num(r['within_10mm'] * 100, 0)} % ≤ 10 mm)"
+            if r["distance_median_mm"] is not None
+            else "—"
+        )
+        zones = ", ".join(f"{k} {v}" for k, v in sorted(r["zones"].items())) or "—"
+        out.append([r["arm"], f"{r['n_marked']}/{r['n_reads']}", agree, zones, distance])
+    return out
+
+
 def table_missing(results: Mapping[str, Any]) -> pd.DataFrame:
     return pd.DataFrame({"note": list(results["missing"])}, columns=["note"])
 
@@ -150,6 +193,7 @@ def analysis_tables(results: Mapping[str, Any]) -> list[tuple[str, pd.DataFrame]
         ("Kappa", table_kappa(results)),
         ("MRMC", table_mrmc(results)),
         ("Lesion side", table_side_agreement(results)),
+        ("Localisation", table_localisation(results)),
         ("Missing data", table_missing(results)),
     ]
 
@@ -315,5 +359,17 @@ def display_tables(results: Mapping[str, Any]) -> list[DisplayTable]:
             ["Arm", "Agreement [95% CI] (k/n)"],
             [[sd["arm"], fmt_pct_ci(sd)] for sd in results["side_agreement"]],
             "side",
+        ),
+        DisplayTable(
+            "Lesion localisation from the readers' marks",
+            [
+                "Arm",
+                "Reads with a mark",
+                "Side of the mark = biopsy side",
+                "Zone (reader's) of marked lesions",
+                "Distance between readers' marks, median",
+            ],
+            _localisation_rows(results),
+            "localisation",
         ),
     ]

@@ -49,6 +49,33 @@ FIELD_WORDS = {
 }
 
 
+def _clean_mark(value: Any, errors: dict[str, list[str]]) -> dict[str, Any]:
+    """The lesion mark ``{"x", "y", "z", "slice"}`` (display mm, 0-based slice) or none."""
+    from readerstudy.display import MATRIX, PIXEL_MM, SLICE_MM, SLICES, display_offset
+
+    empty = {"mark_x": None, "mark_y": None, "mark_z": None, "mark_slice": None}
+    if value in (None, "", {}):
+        return empty
+    wrong = "The lesion mark must be a point on the image: click the lesion again."
+    try:
+        x, y, z = (float(value[k]) for k in ("x", "y", "z"))
+        index = int(value["slice"])
+    except (TypeError, ValueError, KeyError):
+        errors.setdefault("mark", []).append(wrong)
+        return empty
+    half = (MATRIX / 2) * PIXEL_MM
+    on_slice = abs(z - float(display_offset(slice_index=index)[2])) <= SLICE_MM / 2 + 1e-6
+    if not (0 <= index < SLICES and abs(x) <= half and abs(y) <= half and on_slice):
+        errors.setdefault("mark", []).append(wrong)
+        return empty
+    return {
+        "mark_x": round(x, 2),
+        "mark_y": round(y, 2),
+        "mark_z": round(z, 2),
+        "mark_slice": index,
+    }
+
+
 def _clean_scores(data: Mapping[str, Any], *, complete: bool) -> dict[str, Any]:
     errors: dict[str, list[str]] = {}
     cleaned: dict[str, Any] = {}
@@ -77,6 +104,7 @@ def _clean_scores(data: Mapping[str, Any], *, complete: bool) -> dict[str, Any]:
 
     integer("pirads", 1, 5)
     integer("likert", 1, 7)
+    cleaned.update(_clean_mark(data.get("mark"), errors))
     choice("zone", Read.Zone.values)
     choice("side", Read.Side.values)
     comment = str(data.get("comment") or "")
@@ -143,6 +171,16 @@ def read_submit(
 ) -> Read:
     read = _editable_read(assignment=assignment, user=user)
     cleaned = _clean_scores(data, complete=True)
+    threshold = assignment.study.mark_required_from
+    if threshold is not None and cleaned["pirads"] >= threshold and cleaned["mark_slice"] is None:
+        raise ValidationError(
+            {
+                "mark": [
+                    f"Mark the lesion on the image (press M, then click it): a score of "
+                    f"{threshold} or more needs its location."
+                ]
+            }
+        )
     for name, value in cleaned.items():
         setattr(read, name, value)
     credit = _credit(active_seconds)

@@ -77,6 +77,7 @@ def study_create(
     seed: int | None = None,
     reference_standard: str = ReaderStudy.ReferenceStandard.PIRADS,
     model_key: str = "",
+    mark_required_from: int | None = None,
 ) -> ReaderStudy:
     """Create a draft study with its arms (in the given order) and readers (R1, R2, …)."""
     _require_coordinator(created_by)
@@ -104,6 +105,10 @@ def study_create(
         errors.setdefault("readers", []).append(
             f"Only users with the reader role can read: {', '.join(not_readers)}."
         )
+    if mark_required_from is not None and not 1 <= mark_required_from <= 5:
+        errors.setdefault("mark_required_from", []).append(
+            "A lesion mark can be required from a score of 1 to 5, or never (empty)."
+        )
     if not 0 <= washout_days <= 365:
         errors.setdefault("washout_days", []).append("Washout must be 0–365 days.")
     if reference_standard not in ReaderStudy.ReferenceStandard.values:
@@ -128,6 +133,7 @@ def study_create(
         washout_days=washout_days,
         seed=seed if seed is not None else secrets.randbelow(2**31),
         reference_standard=reference_standard,
+        mark_required_from=mark_required_from,
     )
     for index, kind in enumerate(kinds):
         Arm.objects.create(
@@ -380,6 +386,16 @@ def _snapshot_payload(study: ReaderStudy) -> dict[str, Any]:
                 "side": read.side,
                 "likert": read.likert,
                 "comment": read.comment,
+                "mark": (
+                    None
+                    if read.mark_slice is None
+                    else {
+                        "x": read.mark_x,
+                        "y": read.mark_y,
+                        "z": read.mark_z,
+                        "slice": read.mark_slice,
+                    }
+                ),
                 "active_seconds": round(read.active_seconds, 3),
                 "started_at": read.started_at.isoformat(),
                 "submitted_at": read.submitted_at.isoformat() if read.submitted_at else None,
@@ -394,6 +410,7 @@ def _snapshot_payload(study: ReaderStudy) -> dict[str, Any]:
             "seed": study.seed,
             "washout_days": study.washout_days,
             "arms": [arm.kind for arm in study.arms.order_by("index")],
+            "mark_required_from": study.mark_required_from,
         },
         "reads": rows,
     }

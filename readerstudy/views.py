@@ -96,6 +96,7 @@ def study_create_view(request: HttpRequest) -> HttpResponse:
                 seed=data["seed"],
                 reference_standard=data["reference_standard"],
                 model_key=data["model_key"] or "",
+                mark_required_from=data["mark_required_from"],
             )
         except ValidationError as exc:
             for field, msgs in _errors(exc).items():
@@ -256,6 +257,12 @@ def viewer_view(request: HttpRequest, token: str) -> HttpResponse:
         "submitUrl": reverse("readerstudy:read-submit", args=[assignment.token]),
         "worklistUrl": reverse("readerstudy:worklist-home"),
         "readOnly": bool(read and read.status == Read.Status.SUBMITTED),
+        "markRequiredFrom": assignment.study.mark_required_from,
+        "mark": (
+            {"x": read.mark_x, "y": read.mark_y, "z": read.mark_z, "slice": read.mark_slice}
+            if read and read.mark_slice is not None
+            else None
+        ),
     }
     context = {
         "assignment": assignment,

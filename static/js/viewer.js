@@ -11,6 +11,7 @@ const manifestsPromise = Promise.all([
 manifestsPromise.catch(() => {}); // handled in start(); avoids an early unhandled-rejection report
 const { core, tools, dicomImageLoader } = await import("../vendor/cornerstone.js");
 const { attachOverlay } = await import("./viewer_overlay.js");
+const { attachMark } = await import("./viewer_mark.js");
 const statusEl = document.getElementById("viewport-status");
 const sliceEl = document.getElementById("slice-counter");
 const presetEl = document.getElementById("wl-preset");
@@ -60,6 +61,7 @@ function formData() {
     side: fd.get("side") || "",
     likert: fd.get("likert") || null,
     comment: fd.get("comment") || "",
+    mark: state.mark ? state.mark.value() : null,
   };
 }
 
@@ -101,7 +103,7 @@ const REQUIRED = [
 function missingFields() {
   const data = formData();
   const missing = REQUIRED.filter(([name]) => !data[name]).map(([name, words]) => ({ name, words }));
-  if (window.mritrusMark && window.mritrusMark.missing()) missing.push({ name: "mark", words: window.mritrusMark.missing() });
+  if (state.mark && state.mark.missing()) missing.push({ name: "mark-fieldset", words: state.mark.missing() });
   return missing;
 }
 
@@ -286,15 +288,18 @@ async function start() {
   group.setToolActive(StackScrollTool.toolName, { bindings: [{ mouseButton: MB.Wheel }] });
   group.addViewport("primary", "mritrus-reader");
 
-  const middle = Math.floor(state.total / 2);
+  // Resume where the lesion was marked, else in the middle of the stack.
+  const middle = config.mark ? config.mark.slice : Math.floor(state.total / 2);
   const element = primary.element;
   element.addEventListener(Events.STACK_NEW_IMAGE, () => {
     updateSliceCounter();
     syncUnderlay();
+    if (state.mark) state.mark.draw();
   });
   element.addEventListener(Events.CAMERA_MODIFIED, () => {
     syncUnderlay();
     if (state.overlay) state.overlay.update();
+    if (state.mark) state.mark.draw();
   });
   element.addEventListener("contextmenu", (e) => e.preventDefault());
 
@@ -321,6 +326,8 @@ async function start() {
   updateSliceCounter();
   state.overlay = attachOverlay({ viewport: primary, container: document.getElementById("viewport-stack"), prefix: "primary" });
   state.overlay.update();
+  state.mark = attachMark({ viewport: primary, container: document.getElementById("viewport-stack"), config, form, onChange: scheduleSave });
+  state.mark.draw();
   statusEl.hidden = true;
   state.ready = true;
   // Milliseconds from navigation start to the first rendered image (read by bench/).
@@ -334,6 +341,7 @@ async function start() {
     engine.resize(true, true);
     syncUnderlay();
     if (state.overlay) state.overlay.update();
+    if (state.mark) state.mark.draw();
   });
 }
 
@@ -356,6 +364,8 @@ document.addEventListener("keydown", (e) => {
     scrollBy(1);
   } else if (e.key === "Escape") {
     resetView();
+  } else if (e.key === "m" || e.key === "M") {
+    if (state.mark) state.mark.toggle();
   } else if (digit && e.shiftKey && digit >= "1" && digit <= "7") {
     pick("likert", digit);
   } else if (digit && !e.shiftKey && digit >= "1" && digit <= "5") {

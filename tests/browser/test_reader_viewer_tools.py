@@ -106,3 +106,51 @@ def test_markers_follow_flips_and_oblique_directions(page, live_server, study): 
     assert page.evaluate(label, [0.0, 0.978, -0.208]) == "P"  # 12°: below the 0.3 threshold
     assert page.evaluate(label, [-0.7, 0.7, 0.0]) in ("RP", "PR")
     assert page.evaluate(label, [0.0, 0.0, -1.0]) == "I"
+
+
+def test_lesion_mark_saved_and_shown_again_on_resume(page, live_server, study, screenshot):  # noqa: ANN001, F811
+    from readerstudy.models import Read
+
+    type(study).objects.filter(pk=study.pk).update(mark_required_from=3)
+    login(page, live_server, "b_junior")
+    page.click("#resume")
+    wait_viewer(page)
+    token = page.url.rstrip("/").split("/")[-1]
+    page.keyboard.press("ArrowDown")  # off the middle slice, so resume must restore it
+    page.keyboard.press("ArrowDown")
+    for key in ("Digit4", "KeyP", "KeyL", "Shift+Digit6"):
+        page.keyboard.press(key)
+    page.keyboard.press("Control+Enter")
+    assert "a lesion mark" in page.text_content("#form-errors")
+    box = page.locator("#viewport-primary canvas").bounding_box()
+    x, y = box["x"] + box["width"] / 2 + 60, box["y"] + box["height"] / 2 - 40
+    page.keyboard.press("KeyM")
+    page.mouse.click(x, y)
+    assert page.locator("#lesion-mark").is_visible()
+    assert page.text_content("#mark-info").startswith("Marked on slice")
+    page.wait_for_function(
+        "document.querySelector('#save-status').textContent.startsWith('Draft saved')"
+    )
+    read = Read.objects.get(assignment__token=token)
+    # right of the centre on screen = the patient's left (+x); above = anterior (-y)
+    assert read.mark_x > 5 and read.mark_y < -3, (read.mark_x, read.mark_y)
+    world = page.evaluate(
+        "([x, y]) => window.mritrusViewer.primary.canvasToWorld([x, y])",
+        [x - box["x"], y - box["y"]],
+    )
+    # within a screen pixel or two (the mouse lands on whole pixels)
+    assert [read.mark_x, read.mark_y, read.mark_z] == pytest.approx(world, abs=0.3)
+    slice_text = page.text_content("#slice-counter").split("·")[0]
+    assert read.mark_slice == int(slice_text.split()[1]) - 1
+
+    page.reload()
+    wait_viewer(page)
+    assert page.text_content("#slice-counter").split("·")[0] == slice_text
+    dot = page.locator("#lesion-mark").bounding_box()
+    assert abs(dot["x"] + dot["width"] / 2 - x) <= 3 and abs(dot["y"] + dot["height"] / 2 - y) <= 3
+    screenshot(page, "reader-lesion-mark")
+    page.keyboard.press("Control+Enter")
+    page.wait_for_url(lambda url: token not in url, timeout=10000)
+    wait_viewer(page)  # the next case loads completely before the test database goes
+    assert Read.objects.get(assignment__token=token).status == "submitted"
+    assert not page.console_errors, page.console_errors
