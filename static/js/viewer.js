@@ -12,6 +12,7 @@ manifestsPromise.catch(() => {}); // handled in start(); avoids an early unhandl
 const { core, tools, dicomImageLoader } = await import("../vendor/cornerstone.js");
 const { attachOverlay } = await import("./viewer_overlay.js");
 const { attachMark } = await import("./viewer_mark.js");
+const { attachState, attachCine, attachHelp } = await import("./viewer_extras.js");
 const statusEl = document.getElementById("viewport-status");
 const sliceEl = document.getElementById("slice-counter");
 const presetEl = document.getElementById("wl-preset");
@@ -288,8 +289,10 @@ async function start() {
   group.setToolActive(StackScrollTool.toolName, { bindings: [{ mouseButton: MB.Wheel }] });
   group.addViewport("primary", "mritrus-reader");
 
-  // Resume where the lesion was marked, else in the middle of the stack.
-  const middle = config.mark ? config.mark.slice : Math.floor(state.total / 2);
+  // After a reload: where the reader was; else where the lesion was marked; else the middle.
+  state.view = attachState({ viewport: primary, Events, opacity: document.getElementById("opacity") });
+  const savedSlice = state.view.saved ? state.view.saved.slice : null;
+  const middle = Number.isInteger(savedSlice) && savedSlice < state.total ? savedSlice : config.mark ? config.mark.slice : Math.floor(state.total / 2);
   const element = primary.element;
   element.addEventListener(Events.STACK_NEW_IMAGE, () => {
     updateSliceCounter();
@@ -322,8 +325,10 @@ async function start() {
   state.timings.viewportsReady = Math.round(performance.now());
   await primary.setStack(primaryManifest.imageIds, middle);
   applyPreset(0);
+  state.restored = state.view.restore();
   syncUnderlay();
   updateSliceCounter();
+  state.cine = attachCine({ viewport: primary, total: state.total, button: document.getElementById("btn-cine") });
   state.overlay = attachOverlay({ viewport: primary, container: document.getElementById("viewport-stack"), prefix: "primary" });
   state.overlay.update();
   state.mark = attachMark({ viewport: primary, container: document.getElementById("viewport-stack"), config, form, onChange: scheduleSave });
@@ -346,6 +351,7 @@ async function start() {
 }
 
 document.getElementById("btn-reset").addEventListener("click", resetView);
+const help = attachHelp({ dialog: document.getElementById("shortcuts"), button: document.getElementById("btn-help") });
 
 document.addEventListener("keydown", (e) => {
   const typing = e.target instanceof HTMLTextAreaElement || (e.target instanceof HTMLInputElement && e.target.type !== "radio" && e.target.type !== "range");
@@ -355,6 +361,8 @@ document.addEventListener("keydown", (e) => {
     return;
   }
   if (typing || e.ctrlKey || e.metaKey || e.altKey) return;
+  // While the shortcut list is open, keys only close it (the dialog handles Esc itself).
+  if (document.getElementById("shortcuts").open && e.key !== "?") return;
   const digit = /^Digit([0-9])$/.exec(e.code)?.[1];
   if (e.key === "ArrowUp" || e.key === "ArrowLeft") {
     e.preventDefault();
@@ -364,6 +372,10 @@ document.addEventListener("keydown", (e) => {
     scrollBy(1);
   } else if (e.key === "Escape") {
     resetView();
+  } else if (e.key === "?") {
+    help.toggle();
+  } else if (e.key === "c" || e.key === "C") {
+    if (state.cine) state.cine.toggle();
   } else if (e.key === "m" || e.key === "M") {
     if (state.mark) state.mark.toggle();
   } else if (digit && e.shiftKey && digit >= "1" && digit <= "7") {

@@ -154,3 +154,63 @@ def test_lesion_mark_saved_and_shown_again_on_resume(page, live_server, study, s
     wait_viewer(page)  # the next case loads completely before the test database goes
     assert Read.objects.get(assignment__token=token).status == "submitted"
     assert not page.console_errors, page.console_errors
+
+
+def test_state_after_reload_cine_shortcuts_and_continue(page, live_server, study, screenshot):  # noqa: ANN001, F811
+    login(page, live_server, "b_junior")
+    page.click("#resume")
+    wait_viewer(page)
+    for _ in range(3):
+        page.keyboard.press("ArrowDown")
+    box = page.locator("#viewport-primary").bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(cx, cy)
+    page.mouse.down(button="right")  # zoom
+    page.mouse.move(cx, cy + 60, steps=6)
+    page.mouse.up(button="right")
+    page.mouse.move(cx, cy)
+    page.mouse.down()  # window/level
+    page.mouse.move(cx + 50, cy + 30, steps=6)
+    page.mouse.up()
+    page.keyboard.press("Digit2")  # a draft
+    page.wait_for_function(
+        "document.querySelector('#save-status').textContent.startsWith('Draft saved')"
+    )
+    read_state = (
+        "(() => { const v = window.mritrusViewer.primary; const r = v.getProperties().voiRange;"
+        " return {slice: v.getCurrentImageIdIndex(), scale: v.getCamera().parallelScale,"
+        " lower: r.lower, upper: r.upper}; })()"
+    )
+    before = page.evaluate(read_state)
+    page.wait_for_function(  # the state is written (debounced) before the reload
+        "(() => { const s = JSON.parse(localStorage.getItem('mritrus:view:' + location.pathname)"
+        " || 'null'); return s && Math.abs(s.camera.parallelScale - "
+        "window.mritrusViewer.primary.getCamera().parallelScale) < 1e-6 && s.slice === "
+        "window.mritrusViewer.primary.getCurrentImageIdIndex(); })()"
+    )
+    page.reload()
+    wait_viewer(page)
+    after = page.evaluate(read_state)
+    assert after["slice"] == before["slice"] != 20  # not the middle: where the reader was
+    assert after["scale"] == pytest.approx(before["scale"], rel=1e-3)
+    assert (after["lower"], after["upper"]) == pytest.approx((before["lower"], before["upper"]))
+    assert page.evaluate("window.mritrusViewer.restored") is True
+
+    # the shortcut list
+    page.keyboard.press("?")
+    assert page.locator("#shortcuts").is_visible()
+    screenshot(page, "reader-shortcuts")
+    page.keyboard.press("?")
+    assert not page.locator("#shortcuts").is_visible()
+
+    # cine plays through the slices until stopped
+    start = page.text_content("#slice-counter")
+    page.keyboard.press("c")
+    page.wait_for_function(f"document.querySelector('#slice-counter').textContent !== {start!r}")
+    page.keyboard.press("c")
+    assert page.evaluate("window.mritrusViewer.cine.playing()") is False
+
+    # the worklist offers to continue the draft
+    page.goto(f"{live_server.url}/reading/")
+    assert page.text_content("#resume").startswith("Continue")
+    assert not page.console_errors, page.console_errors
