@@ -160,8 +160,11 @@ def main() -> None:
         except subprocess.TimeoutExpired:  # keep-alive connections hold the graceful stop
             proc.kill()
             proc.wait()
+    from readerstudy.display import MATRIX, SLICES
+
     print(
-        f"Reader viewer, real ProstateX T2 (19 × 384×384), gunicorn 2×4 + headless chromium "
+        f"Reader viewer, real ProstateX T2 (stored 19 × 384×384, served on the common display "
+        f"grid {SLICES} × {MATRIX}×{MATRIX}), gunicorn 2×4 + headless chromium "
         f"(no GPU) on loopback, {os.cpu_count()} CPU(s), {args.opens} cold opens"
     )
     print(
@@ -175,7 +178,7 @@ def main() -> None:
     for stage in ("moduleLoaded", "manifests", "viewportsReady"):
         print(f"    {stage}: median {statistics.median(t[stage] for t in stages):.0f} ms")
     print(
-        f"  all 19 instances via reader WADO (parallel fetch): median "
+        f"  all {SLICES} display slices via reader WADO (parallel fetch): median "
         f"{statistics.median(series_fetch):.0f} ms"
     )
 

@@ -198,3 +198,56 @@ def display_grid_get(*, series: ImageSeries, centre_lps: tuple[float, float, flo
     _replace(npy, lambda tmp: np.save(tmp, pixels))
     _replace(meta, lambda tmp: Path(tmp).write_text(json.dumps(presets)))
     return DisplayGrid(pixels=pixels, centre_lps=centre_lps, presets=presets)
+
+
+# --- reformats (MPR) -----------------------------------------------------------------------------
+# Sagittal and coronal planes are cut from the same display grid, every MPR_STEP-th pixel (1 mm),
+# so they too are identical in geometry in every arm. Displayed the radiological way: superior at
+# the top; sagittal with anterior on the left, coronal with the patient's right on the left.
+MPR_STEP = 2
+PLANES: dict[str, int] = {
+    "axial": SLICES,
+    "sagittal": MATRIX // MPR_STEP,
+    "coronal": MATRIX // MPR_STEP,
+}
+
+
+@dataclass(frozen=True)
+class PlaneSlice:
+    pixels: NDArray[np.uint16]  # (rows, columns)
+    position: tuple[float, float, float]  # LPS of the first pixel, served (relative) mm
+    orientation: tuple[float, ...]  # row direction, then column direction (DICOM IOP)
+    spacing: tuple[float, float]  # between rows, between columns (DICOM PixelSpacing)
+    thickness: float
+
+
+def plane_slice(*, pixels: NDArray[np.uint16], plane: str, index: int) -> PlaneSlice:
+    """Slice ``index`` of ``plane`` from a display grid (slice, row, column)."""
+    if not 0 <= index < PLANES[plane]:
+        raise IndexError(f"{plane} slice {index} is outside 0–{PLANES[plane] - 1}")
+    top = SLICES - 1
+    if plane == "axial":
+        x, y, z = display_offset(slice_index=index)
+        return PlaneSlice(
+            np.ascontiguousarray(pixels[index]),
+            (float(x), float(y), float(z)),
+            (1.0, 0.0, 0.0, 0.0, 1.0, 0.0),
+            (PIXEL_MM, PIXEL_MM),
+            SLICE_MM,
+        )
+    cut = index * MPR_STEP + MPR_STEP // 2
+    if plane == "sagittal":
+        image = pixels[::-1, :, cut]  # rows: superior → inferior; columns: anterior → posterior
+        x, y, z = display_offset(slice_index=top, row=0, column=cut)
+        orientation = (0.0, 1.0, 0.0, 0.0, 0.0, -1.0)
+    else:
+        image = pixels[::-1, cut, :]  # rows: superior → inferior; columns: right → left
+        x, y, z = display_offset(slice_index=top, row=cut, column=0)
+        orientation = (1.0, 0.0, 0.0, 0.0, 0.0, -1.0)
+    return PlaneSlice(
+        np.ascontiguousarray(image),
+        (float(x), float(y), float(z)),
+        orientation,
+        (SLICE_MM, PIXEL_MM),
+        PIXEL_MM * MPR_STEP,
+    )

@@ -17,13 +17,10 @@ from django.conf import settings
 from django.urls import reverse
 
 from readerstudy.display import (
-    MATRIX,
-    PIXEL_MM,
-    SLICE_MM,
-    SLICES,
+    PLANES,
     DisplayGrid,
     display_grid_get,
-    display_offset,
+    plane_slice,
     series_centre_lps,
 )
 from readerstudy.models import AssignmentSeries
@@ -83,25 +80,34 @@ def neutral_identity(*, view: AssignmentSeries) -> dict[str, Any]:
     }
 
 
-def _slice_uid(view: AssignmentSeries, slice_index: int) -> str:
+def _slice_uid(view: AssignmentSeries, slice_index: int, plane: str = "axial") -> str:
     # Keyed by the view's random series UID: unrelated between arms, stable between requests.
-    digest = hmac.new(
-        settings.SECRET_KEY.encode(), f"{view.series_uid}:{slice_index}".encode(), hashlib.sha256
-    ).digest()
+    key = (
+        f"{view.series_uid}:{slice_index}"
+        if plane == "axial"
+        else f"{view.series_uid}:{plane}:{slice_index}"
+    )
+    digest = hmac.new(settings.SECRET_KEY.encode(), key.encode(), hashlib.sha256).digest()
     return f"2.25.{int.from_bytes(digest[:16], 'big')}"
 
 
-def view_slice_uids(*, view: AssignmentSeries) -> list[str]:
-    """The SOP Instance UIDs of this view's display slices, in slice order."""
-    return [_slice_uid(view, k) for k in range(SLICES)]
+def view_slice_uids(*, view: AssignmentSeries, plane: str = "axial") -> list[str]:
+    """The SOP Instance UIDs of this view's slices of ``plane``, in slice order."""
+    return [_slice_uid(view, k, plane) for k in range(PLANES[plane])]
 
 
-def view_slice_index(*, view: AssignmentSeries, object_uid: str) -> int:
-    """The display slice behind a SOP Instance UID of this view (LookupError if none)."""
-    try:
-        return view_slice_uids(view=view).index(object_uid)
-    except ValueError:
-        raise LookupError("no such instance in this view") from None
+def view_planes(*, view: AssignmentSeries) -> tuple[str, ...]:
+    """The planes a view serves: reformats of the T2 only (the TRUS underlay is axial)."""
+    return tuple(PLANES) if view.role == AssignmentSeries.Role.PRIMARY else ("axial",)
+
+
+def view_slice_index(*, view: AssignmentSeries, object_uid: str) -> tuple[str, int]:
+    """(plane, slice) behind a SOP Instance UID of this view (LookupError if none)."""
+    for plane in view_planes(view=view):
+        uids = view_slice_uids(view=view, plane=plane)
+        if object_uid in uids:
+            return plane, uids.index(object_uid)
+    raise LookupError("no such instance in this view")
 
 
 def view_grid(*, view: AssignmentSeries) -> DisplayGrid:
@@ -118,7 +124,7 @@ def view_grid(*, view: AssignmentSeries) -> DisplayGrid:
     return display_grid_get(series=view.series, centre_lps=centre)
 
 
-def view_instance_bytes(*, view: AssignmentSeries, slice_index: int) -> bytes:
+def view_instance_bytes(*, view: AssignmentSeries, slice_index: int, plane: str = "axial") -> bytes:
     """Part 10 bytes of one display slice of this view: the common geometry, remapped, neutral.
 
     Built from nothing but the display grid: no stored header value can reach a reader.
@@ -127,30 +133,29 @@ def view_instance_bytes(*, view: AssignmentSeries, slice_index: int) -> bytes:
     from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian
 
     grid = view_grid(view=view)
-    pixels = np.ascontiguousarray(grid.pixels[slice_index])
+    cut = plane_slice(pixels=grid.pixels, plane=plane, index=slice_index)
     mr = view.series.modality == "MR_T2"
     ds = Dataset()
     ds.SpecificCharacterSet = "ISO_IR 192"
     ds.SOPClassUID = MR_IMAGE_STORAGE if mr else US_IMAGE_STORAGE
-    ds.SOPInstanceUID = _slice_uid(view, slice_index)
+    ds.SOPInstanceUID = _slice_uid(view, slice_index, plane)
     ds.StudyInstanceUID = view.study_uid
     ds.SeriesInstanceUID = view.series_uid
     ds.FrameOfReferenceUID = view.uid_map[view.series.frame_of_reference_uid]
     ds.Modality = "MR" if mr else "US"
     ds.PatientIdentityRemoved = "YES"
     ds.BurnedInAnnotation = "NO"
-    ds.SliceThickness = _ds(SLICE_MM)
-    ds.SpacingBetweenSlices = _ds(SLICE_MM)
+    ds.SliceThickness = _ds(cut.thickness)
+    ds.SpacingBetweenSlices = _ds(cut.thickness)
     ds.InstanceNumber = slice_index + 1
-    position = display_offset(slice_index=slice_index)
-    ds.ImagePositionPatient = [_ds(v) for v in position]
-    ds.ImageOrientationPatient = ["1", "0", "0", "0", "1", "0"]
-    ds.SliceLocation = _ds(position[2])
+    ds.ImagePositionPatient = [_ds(v) for v in cut.position]
+    ds.ImageOrientationPatient = [_ds(v) for v in cut.orientation]
+    normal = np.cross(cut.orientation[:3], cut.orientation[3:])
+    ds.SliceLocation = _ds(float(np.dot(cut.position, normal)))
     ds.SamplesPerPixel = 1
     ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.Rows = MATRIX
-    ds.Columns = MATRIX
-    ds.PixelSpacing = [_ds(PIXEL_MM), _ds(PIXEL_MM)]
+    ds.Rows, ds.Columns = cut.pixels.shape
+    ds.PixelSpacing = [_ds(cut.spacing[0]), _ds(cut.spacing[1])]
     ds.BitsAllocated = 16
     ds.BitsStored = 16
     ds.HighBit = 15
@@ -161,7 +166,7 @@ def view_instance_bytes(*, view: AssignmentSeries, slice_index: int) -> bytes:
     auto = grid.presets[0]
     ds.WindowCenter = _ds((auto["lower"] + auto["upper"]) / 2)
     ds.WindowWidth = _ds(max(auto["upper"] - auto["lower"], 1.0))
-    ds.PixelData = pixels.astype("<u2").tobytes()
+    ds.PixelData = cut.pixels.astype("<u2").tobytes()
     for keyword, value in neutral_identity(view=view).items():
         setattr(ds, keyword, value)
     meta = FileMetaDataset()
@@ -179,10 +184,10 @@ def _ds(value: float) -> str:
     return f"{float(value):.6g}"
 
 
-def view_manifest(*, view: AssignmentSeries) -> dict[str, Any]:
+def _image_ids(view: AssignmentSeries, plane: str) -> list[str]:
     wado = reverse("readerstudy:wado")
     image_ids = []
-    for uid in view_slice_uids(view=view):
+    for uid in view_slice_uids(view=view, plane=plane):
         query = urlencode(
             {
                 "requestType": "WADO",
@@ -193,10 +198,18 @@ def view_manifest(*, view: AssignmentSeries) -> dict[str, Any]:
             }
         )
         image_ids.append(f"wadouri:{wado}?{query}")
+    return image_ids
+
+
+def view_manifest(*, view: AssignmentSeries) -> dict[str, Any]:
+    """The view's axial image ids (``imageIds``), its reformats (``planes``) and W/L presets."""
     return {
         "seriesUID": view.series_uid,
         "role": view.role,
         "modality": "MR" if view.series.modality == "MR_T2" else "US",
-        "imageIds": image_ids,
+        "imageIds": _image_ids(view, "axial"),
+        "planes": {
+            plane: _image_ids(view, plane) for plane in view_planes(view=view) if plane != "axial"
+        },
         "presets": view_grid(view=view).presets,
     }

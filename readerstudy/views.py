@@ -355,10 +355,10 @@ def wado_view(request: HttpRequest) -> HttpResponse:
         )
         if params.get("studyUID") != view.study_uid:
             raise Http404("not found")
-        slice_index = view_slice_index(view=view, object_uid=params.get("objectUID", ""))
+        plane, slice_index = view_slice_index(view=view, object_uid=params.get("objectUID", ""))
     except (AssignmentSeries.DoesNotExist, LookupError):
         raise Http404("not found") from None
-    payload = view_instance_bytes(view=view, slice_index=slice_index)
+    payload = view_instance_bytes(view=view, slice_index=slice_index, plane=plane)
     response = HttpResponse(payload, content_type="application/dicom")
     # Private: the bytes carry this reader's UIDs; cacheable so scrolling back never refetches.
     response["Cache-Control"] = "private, max-age=3600"

@@ -9,10 +9,13 @@ const manifestsPromise = Promise.all([
   config.underlay ? fetchManifest(config.underlay) : Promise.resolve(null),
 ]);
 manifestsPromise.catch(() => {}); // handled in start(); avoids an early unhandled-rejection report
-const { core, tools, dicomImageLoader } = await import("../vendor/cornerstone.js");
-const { attachOverlay } = await import("./viewer_overlay.js");
-const { attachMark } = await import("./viewer_mark.js");
-const { attachState, attachCine, attachHelp } = await import("./viewer_extras.js");
+// Our small modules load in parallel with the bundle, not after it.
+const [{ core, tools, dicomImageLoader }, { attachOverlay }, { attachMark }, { attachState, attachCine, attachHelp }] = await Promise.all([
+  import("../vendor/cornerstone.js"),
+  import("./viewer_overlay.js"),
+  import("./viewer_mark.js"),
+  import("./viewer_extras.js"),
+]);
 const statusEl = document.getElementById("viewport-status");
 const sliceEl = document.getElementById("slice-counter");
 const presetEl = document.getElementById("wl-preset");

@@ -16,7 +16,7 @@ import pytest
 from django.urls import reverse
 
 from readerstudy import services
-from readerstudy.display import MATRIX, PIXEL_MM, SLICE_MM, SLICES
+from readerstudy.display import MATRIX, MPR_STEP, PIXEL_MM, PLANES, SLICE_MM, SLICES
 from readerstudy.models import Assignment, AssignmentSeries
 from readerstudy.serving import view_instance_bytes, view_manifest
 from tests.readerstudy.builders import complete
@@ -160,3 +160,39 @@ def test_display_pixels_are_not_blank(open_study, junior):
     for arm, view in views.items():
         ds = served(view, SLICES // 2)
         assert np.asarray(ds.pixel_array).max() > 0, arm
+
+
+@pytest.mark.parametrize("plane", ["sagittal", "coronal"])
+def test_cue_reformats_share_one_geometry(open_study, junior, plane):
+    views = primaries_by_arm(open_study, junior)
+    seen = {}
+    for arm, view in views.items():
+        assert len(view_manifest(view=view)["planes"][plane]) == PLANES[plane], arm
+        ds = pydicom.dcmread(
+            io.BytesIO(view_instance_bytes(view=view, slice_index=PLANES[plane] // 2, plane=plane))
+        )
+        seen[arm] = {
+            e.keyword: str(e.value) for e in ds.iterall() if e.keyword not in PER_ASSIGNMENT
+        }
+    assert seen["original"] == seen["registered"] == seen["fused"]
+
+
+def test_reformats_cut_the_same_voxels_as_the_axial_stack(open_study, junior, client_for):
+    view = primaries_by_arm(open_study, junior)["original"]
+    axial = np.stack([served(view, k).pixel_array for k in range(SLICES)])  # (z, y, x)
+    for plane in ("sagittal", "coronal"):
+        index = PLANES[plane] // 2
+        ds = pydicom.dcmread(
+            io.BytesIO(view_instance_bytes(view=view, slice_index=index, plane=plane))
+        )
+        cut = index * MPR_STEP + MPR_STEP // 2
+        expected = axial[::-1, :, cut] if plane == "sagittal" else axial[::-1, cut, :]
+        assert np.array_equal(ds.pixel_array, expected), plane
+        # the first pixel sits where the axial stack says: top slice, first row/column
+        top = served(view, SLICES - 1)
+        assert float(ds.ImagePositionPatient[2]) == float(top.ImagePositionPatient[2])
+    # the manifest's reformat URLs are served to the reader like the axial ones
+    c = client_for(junior)
+    data = c.get(reverse("readerstudy:series-manifest", args=[view.token])).json()
+    response = c.get(data["planes"]["coronal"][0].removeprefix("wadouri:"))
+    assert response.status_code == 200
