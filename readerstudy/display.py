@@ -251,3 +251,14 @@ def plane_slice(*, pixels: NDArray[np.uint16], plane: str, index: int) -> PlaneS
         (SLICE_MM, PIXEL_MM),
         PIXEL_MM * MPR_STEP,
     )
+
+
+def plane_positions() -> dict[str, list[float]]:
+    """Where each slice of each plane sits along its normal (served mm): axial z, sagittal x,
+    coronal y. The viewer uses them to move every plane through a clicked point."""
+    cuts = [i * MPR_STEP + MPR_STEP // 2 for i in range(MATRIX // MPR_STEP)]
+    return {
+        "axial": [round(float(display_offset(slice_index=k)[2]), 3) for k in range(SLICES)],
+        "sagittal": [round(float(display_offset(slice_index=0, column=c)[0]), 3) for c in cuts],
+        "coronal": [round(float(display_offset(slice_index=0, row=r)[1]), 3) for r in cuts],
+    }

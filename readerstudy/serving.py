@@ -20,6 +20,7 @@ from readerstudy.display import (
     PLANES,
     DisplayGrid,
     display_grid_get,
+    plane_positions,
     plane_slice,
     series_centre_lps,
 )
@@ -211,5 +212,6 @@ def view_manifest(*, view: AssignmentSeries) -> dict[str, Any]:
         "planes": {
             plane: _image_ids(view, plane) for plane in view_planes(view=view) if plane != "axial"
         },
+        "positions": plane_positions(),
         "presets": view_grid(view=view).presets,
     }

@@ -10,11 +10,12 @@ const manifestsPromise = Promise.all([
 ]);
 manifestsPromise.catch(() => {}); // handled in start(); avoids an early unhandled-rejection report
 // Our small modules load in parallel with the bundle, not after it.
-const [{ core, tools, dicomImageLoader }, { attachOverlay }, { attachMark }, { attachState, attachCine, attachHelp }] = await Promise.all([
+const [{ core, tools, dicomImageLoader }, { attachOverlay }, { attachMark }, { attachState, attachCine, attachHelp, attachKeys }, { attachLayouts, resizeWhenIdle }] = await Promise.all([
   import("../vendor/cornerstone.js"),
   import("./viewer_overlay.js"),
   import("./viewer_mark.js"),
   import("./viewer_extras.js"),
+  import("./viewer_layout.js"),
 ]);
 const statusEl = document.getElementById("viewport-status");
 const sliceEl = document.getElementById("slice-counter");
@@ -237,12 +238,17 @@ function resetView() {
 }
 
 function syncUnderlay() {
-  // Registered T2 and TRUS share the TRUS grid, so the same slice index and camera line up.
-  if (!state.underlay || !state.primary) return;
-  const index = state.primary.getCurrentImageIdIndex();
-  if (state.underlay.getCurrentImageIdIndex() !== index) state.underlay.setImageIdIndex(index);
-  state.underlay.setCamera(state.primary.getCamera());
-  state.underlay.render();
+  // Registered T2 and TRUS share one display grid, so the same slice index and camera line up.
+  if (!state.underlay || !state.primary || state.syncing) return;
+  state.syncing = true;
+  try {
+    const index = state.primary.getCurrentImageIdIndex();
+    if (state.underlay.getCurrentImageIdIndex() !== index) state.underlay.setImageIdIndex(index);
+    state.underlay.setCamera(state.primary.getCamera());
+    state.underlay.render();
+  } finally {
+    state.syncing = false;
+  }
 }
 
 function scrollBy(delta) {
@@ -332,10 +338,12 @@ async function start() {
   syncUnderlay();
   updateSliceCounter();
   state.cine = attachCine({ viewport: primary, total: state.total, button: document.getElementById("btn-cine") });
-  state.overlay = attachOverlay({ viewport: primary, container: document.getElementById("viewport-stack"), prefix: "primary" });
+  const frame = document.getElementById("frame-primary");
+  state.overlay = attachOverlay({ viewport: primary, container: frame, prefix: "primary" });
   state.overlay.update();
-  state.mark = attachMark({ viewport: primary, container: document.getElementById("viewport-stack"), config, form, onChange: scheduleSave });
+  state.mark = attachMark({ viewport: primary, container: frame, config, form, onChange: scheduleSave });
   state.mark.draw();
+  state.layout = await attachLayouts({ state, core, engine, group, primary, manifest: primaryManifest, Events });
   statusEl.hidden = true;
   state.ready = true;
   // Milliseconds from navigation start to the first rendered image (read by bench/).
@@ -345,53 +353,27 @@ async function start() {
   for (const imageId of primaryManifest.imageIds) core.imageLoader.loadAndCacheImage(imageId).catch(() => {});
   if (underlayManifest) for (const imageId of underlayManifest.imageIds) core.imageLoader.loadAndCacheImage(imageId).catch(() => {});
 
-  window.addEventListener("resize", () => {
-    engine.resize(true, true);
+  window.addEventListener("resize", async () => {
+    await resizeWhenIdle(engine);
     syncUnderlay();
     if (state.overlay) state.overlay.update();
     if (state.mark) state.mark.draw();
+    if (state.mpr) state.mpr.draw();
   });
 }
 
 document.getElementById("btn-reset").addEventListener("click", resetView);
 const help = attachHelp({ dialog: document.getElementById("shortcuts"), button: document.getElementById("btn-help") });
 
-document.addEventListener("keydown", (e) => {
-  const typing = e.target instanceof HTMLTextAreaElement || (e.target instanceof HTMLInputElement && e.target.type !== "radio" && e.target.type !== "range");
-  if (e.ctrlKey && e.key === "Enter") {
-    e.preventDefault();
-    submitRead();
-    return;
-  }
-  if (typing || e.ctrlKey || e.metaKey || e.altKey) return;
-  // While the shortcut list is open, keys only close it (the dialog handles Esc itself).
-  if (document.getElementById("shortcuts").open && e.key !== "?") return;
-  const digit = /^Digit([0-9])$/.exec(e.code)?.[1];
-  if (e.key === "ArrowUp" || e.key === "ArrowLeft") {
-    e.preventDefault();
-    scrollBy(-1);
-  } else if (e.key === "ArrowDown" || e.key === "ArrowRight") {
-    e.preventDefault();
-    scrollBy(1);
-  } else if (e.key === "Escape") {
-    resetView();
-  } else if (e.key === "?") {
-    help.toggle();
-  } else if (e.key === "c" || e.key === "C") {
-    if (state.cine) state.cine.toggle();
-  } else if (e.key === "m" || e.key === "M") {
-    if (state.mark) state.mark.toggle();
-  } else if (digit && e.shiftKey && digit >= "1" && digit <= "7") {
-    pick("likert", digit);
-  } else if (digit && !e.shiftKey && digit >= "1" && digit <= "5") {
-    pick("pirads", digit);
-  } else if (digit === "0") {
-    pick("side", "none");
-  } else {
-    const key = e.key.toLowerCase();
-    const map = { p: ["zone", "pz"], t: ["zone", "tz"], n: ["zone", "none"], l: ["side", "left"], r: ["side", "right"], b: ["side", "bilateral"] };
-    if (map[key]) pick(...map[key]);
-  }
+attachKeys({
+  submit: submitRead,
+  scroll: scrollBy,
+  reset: resetView,
+  pick,
+  help: () => help.toggle(),
+  layout: () => state.layout && state.layout.next(),
+  cine: () => state.cine && state.cine.toggle(),
+  mark: () => state.mark && state.mark.toggle(),
 });
 
 start().catch((error) => {

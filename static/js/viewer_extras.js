@@ -27,7 +27,7 @@ export function attachState({ viewport, Events, opacity }) {
         viewUp: camera.viewUp,
       },
       opacity: opacity ? Number(opacity.value) : null,
-      layout: document.getElementById("viewport-stack")?.dataset.layout || "overlay",
+      layout: document.getElementById("layout")?.value || "1x1",
     };
   }
 
@@ -93,4 +93,43 @@ export function attachHelp({ dialog, button }) {
   const toggle = () => (dialog.open ? dialog.close() : dialog.showModal());
   if (button) button.addEventListener("click", toggle);
   return { toggle };
+}
+
+
+// The reader's keyboard: scoring keys, slices, view tools. Off while typing in a text field, and
+// while the shortcut list is open (except "?" to close it; the dialog handles Esc itself).
+export function attachKeys(actions) {
+  const letters = { p: ["zone", "pz"], t: ["zone", "tz"], n: ["zone", "none"], l: ["side", "left"], r: ["side", "right"], b: ["side", "bilateral"] };
+  const tools = { "?": actions.help, v: actions.layout, c: actions.cine, m: actions.mark };
+  document.addEventListener("keydown", (e) => {
+    const typing = e.target instanceof HTMLTextAreaElement || (e.target instanceof HTMLInputElement && e.target.type !== "radio" && e.target.type !== "range");
+    if (e.ctrlKey && e.key === "Enter") {
+      e.preventDefault();
+      actions.submit();
+      return;
+    }
+    if (typing || e.ctrlKey || e.metaKey || e.altKey) return;
+    if (document.getElementById("shortcuts").open && e.key !== "?") return;
+    const digit = /^Digit([0-9])$/.exec(e.code)?.[1];
+    const key = e.key.length === 1 ? e.key.toLowerCase() : e.key;
+    if (e.key === "ArrowUp" || e.key === "ArrowLeft") {
+      e.preventDefault();
+      actions.scroll(-1);
+    } else if (e.key === "ArrowDown" || e.key === "ArrowRight") {
+      e.preventDefault();
+      actions.scroll(1);
+    } else if (e.key === "Escape") {
+      actions.reset();
+    } else if (tools[key]) {
+      tools[key]();
+    } else if (digit && e.shiftKey && digit >= "1" && digit <= "7") {
+      actions.pick("likert", digit);
+    } else if (digit && !e.shiftKey && digit >= "1" && digit <= "5") {
+      actions.pick("pirads", digit);
+    } else if (digit === "0") {
+      actions.pick("side", "none");
+    } else if (letters[key]) {
+      actions.pick(...letters[key]);
+    }
+  });
 }

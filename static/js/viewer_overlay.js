@@ -42,7 +42,7 @@ const NICE_MM = [1, 2, 5, 10, 20, 50, 100];
 export function attachOverlay({ viewport, container, prefix }) {
   const make = (cls, id) => {
     const el = document.createElement("div");
-    el.className = `overlay ${cls}`;
+    el.className = `vp-label ${cls}`;
     el.id = `${prefix}-${id}`;
     container.appendChild(el);
     return el;

@@ -230,7 +230,8 @@ def test_fused_arm_opacity_slider_changes_pixels(page, live_server, study, scree
     page.dispatch_event("#opacity", "input")
     page.wait_for_timeout(200)
     clear = _png(page, "#viewport-stack")
-    assert np.abs(opaque - clear).mean() > 2.0
+    # the SYNTHETIC fused pair covers ~16 mm of the 128 mm display grid: count changed pixels
+    assert (np.abs(opaque - clear) > 10).sum() > 500
     page.fill("#opacity", "50")
     page.dispatch_event("#opacity", "input")
     # slices stay synchronised while scrolling the fused pair
