@@ -341,7 +341,8 @@ def _likert_pairs(reads: pd.DataFrame, *, arms: list[str], baseline: str) -> dic
     others = [a for a in arms if a != baseline]
     if not others:
         return {"arms": [baseline], "rows": []}
-    pair = [baseline, others[0]]
+    # Every arm, baseline first: a three-arm study shows all three, not the first two.
+    pair = [baseline, *others]
     sub = reads[reads["arm"].isin(pair)][["reader", "case", "arm", "likert"]]
     wide = sub.pivot_table(
         index=["reader", "case"], columns="arm", values="likert", aggfunc="first", observed=True

@@ -104,9 +104,13 @@ def table_mrmc(results: Mapping[str, Any]) -> pd.DataFrame:
         rows.append(
             {
                 "analysis": m["analysis"],
+                # With three arms a sheet holds several comparisons: each row names its own.
+                "comparison": f"{arms[1]} − {arms[0]}",
+                "arm_a": arms[0],
+                "arm_b": arms[1],
                 "covariance": m["covariance"],
-                f"auc_{arms[0]}": m["auc"][0],
-                f"auc_{arms[1]}": m["auc"][1],
+                "auc_a": m["auc"][0],
+                "auc_b": m["auc"][1],
                 "difference": m["difference"],
                 "ci_low": _ci(m.get("ci"), 0),
                 "ci_high": _ci(m.get("ci"), 1),
