@@ -108,3 +108,19 @@ def test_mark_side_is_the_sign_of_x_relative_to_the_gland_centre():
     assert mark_side({"x": -8.0}) == "right"
     assert mark_side({"x": 0.5}) == "midline"
     assert mark_side(None) == ""
+
+
+def test_api_draft_takes_the_mark_and_returns_it(marked_study, junior, client_for):
+    import json
+
+    from django.urls import reverse
+
+    a = _first(marked_study, junior)
+    c = client_for(junior)
+    response = c.post(
+        reverse("readerstudy:api-worklist-draft", args=[a.token]),
+        data=json.dumps({"pirads": 4, "mark": _mark(k=11)}),
+        content_type="application/json",
+    )
+    assert response.status_code == 200, response.content
+    assert response.json()["mark_slice"] == 11
