@@ -168,13 +168,20 @@ def main() -> None:
         f"(no GPU) on loopback, {os.cpu_count()} CPU(s), {args.opens} cold opens"
     )
     print(
-        f"  first image after navigation start, cold browser cache: median {statistics.median(first_image):.0f} ms, "
+        f"  interactive viewer (Cornerstone) first image, cold browser cache: median {statistics.median(first_image):.0f} ms, "
         f"max {max(first_image):.0f} ms"
     )
     print(
         f"  next case, warm browser cache: median {statistics.median(warm):.0f} ms, "
         f"max {max(warm):.0f} ms"
     )
+    previews = [t["preview"] for t in stages if t.get("preview") is not None]
+    if previews:
+        print(
+            f"  first image = server-rendered preview of the first slice, cold cache: median "
+            f"{statistics.median(previews):.0f} ms, max {max(previews):.0f} ms "
+            f"(shown in {len(previews)}/{len(stages)} opens; the interactive viewer replaces it)"
+        )
     for stage in ("moduleLoaded", "manifests", "viewportsReady"):
         print(f"    {stage}: median {statistics.median(t[stage] for t in stages):.0f} ms")
     print(

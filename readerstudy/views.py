@@ -30,6 +30,7 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.models import User
 from accounts.permissions import user_is_coordinator, user_is_reader
 from readerstudy import selectors, services
+from readerstudy.display import SLICES
 from readerstudy.forms import ReopenForm, StudyCreateForm
 from readerstudy.models import Assignment, AssignmentSeries, Read, ReaderStudy
 from readerstudy.serving import view_instance_bytes, view_manifest, view_slice_index
@@ -267,6 +268,9 @@ def viewer_view(request: HttpRequest, token: str) -> HttpResponse:
     context = {
         "assignment": assignment,
         "read": read,
+        # The slice the viewer opens on (a saved view state may move it; the page then hides
+        # the preview): where the lesion was marked, else the middle.
+        "first_slice": config["mark"]["slice"] if config["mark"] else SLICES // 2,
         "number": done + 1 if not config["readOnly"] else assignment.position,
         "total": total,
         "config": config,
@@ -336,6 +340,23 @@ def series_manifest_view(request: HttpRequest, token: str) -> HttpResponse:
         raise Http404("not found") from None
     response = JsonResponse(view_manifest(view=view))
     response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@require_GET
+@reader_required
+def viewer_preview_view(request: HttpRequest, token: str) -> HttpResponse:
+    """The first slice as a PNG, on screen while the viewer loads (readerstudy/preview.py)."""
+    from readerstudy.preview import assignment_preview_png
+
+    assignment = _assignment_or_404(request, token)
+    try:
+        slice_index = int(request.GET.get("slice", SLICES // 2))
+        payload = assignment_preview_png(assignment=assignment, slice_index=slice_index)
+    except (ValueError, IndexError):
+        raise Http404("not found") from None
+    response = HttpResponse(payload, content_type="image/png")
+    response["Cache-Control"] = "private, max-age=3600"
     return response
 
 

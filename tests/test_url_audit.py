@@ -115,6 +115,7 @@ ROUTES: dict[str, tuple[str, str | None, str | None]] = {
     "readerstudy:worklist-home": (READER, None, None),
     "readerstudy:viewer": (READER, None, "assignment"),
     "readerstudy:read-draft": (READER, None, "assignment"),
+    "readerstudy:viewer-preview": (READER, None, "assignment"),
     "readerstudy:read-submit": (READER, None, "assignment"),
     "readerstudy:series-manifest": (READER, None, "view"),
     "readerstudy:wado": (READER, None, None),

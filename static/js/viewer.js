@@ -18,6 +18,13 @@ const [{ core, tools, dicomImageLoader }, { attachOverlay }, { attachMark }, { a
   import("./viewer_layout.js"),
 ]);
 const statusEl = document.getElementById("viewport-status");
+// A PNG of the first slice, on screen while Cornerstone loads (readerstudy/preview.py).
+const previewEl = document.getElementById("viewport-preview");
+function previewShownMs() {
+  if (!previewEl.isConnected || !previewEl.complete || !previewEl.naturalWidth) return null;
+  const entry = performance.getEntriesByName(previewEl.src)[0];
+  return entry ? Math.round(entry.responseEnd) : null;
+}
 const sliceEl = document.getElementById("slice-counter");
 const presetEl = document.getElementById("wl-preset");
 const form = document.getElementById("read-form");
@@ -301,6 +308,8 @@ async function start() {
   // After a reload: where the reader was; else where the lesion was marked; else the middle.
   state.view = attachState({ viewport: primary, Events, opacity: document.getElementById("opacity") });
   const savedSlice = state.view.saved ? state.view.saved.slice : null;
+  // The server's preview shows the default first slice: not what a restored view will show.
+  if (Number.isInteger(savedSlice) && String(savedSlice) !== previewEl.dataset.slice) previewEl.remove();
   const middle = Number.isInteger(savedSlice) && savedSlice < state.total ? savedSlice : config.mark ? config.mark.slice : Math.floor(state.total / 2);
   const element = primary.element;
   element.addEventListener(Events.STACK_NEW_IMAGE, () => {
@@ -345,6 +354,8 @@ async function start() {
   state.mark.draw();
   state.layout = await attachLayouts({ state, core, engine, group, primary, manifest: primaryManifest, Events });
   statusEl.hidden = true;
+  state.timings.preview = previewShownMs();
+  previewEl.remove();
   state.ready = true;
   // Milliseconds from navigation start to the first rendered image (read by bench/).
   state.firstImageMs = Math.round(performance.now());
@@ -377,6 +388,7 @@ attachKeys({
 });
 
 start().catch((error) => {
+  previewEl.remove();
   state.error = String(error);
   statusEl.hidden = false;
   statusEl.textContent = `The images could not be loaded: ${error.message || error}`;

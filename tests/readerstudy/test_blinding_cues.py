@@ -196,3 +196,24 @@ def test_reformats_cut_the_same_voxels_as_the_axial_stack(open_study, junior, cl
     data = c.get(reverse("readerstudy:series-manifest", args=[view.token])).json()
     response = c.get(data["planes"]["coronal"][0].removeprefix("wadouri:"))
     assert response.status_code == 200
+
+
+def test_cue_preview_png_same_size_in_every_arm(open_study, junior):
+    from PIL import Image
+
+    from readerstudy.preview import assignment_preview_png
+
+    views = primaries_by_arm(open_study, junior)
+    sizes = set()
+    for view in views.values():
+        png = assignment_preview_png(assignment=view.assignment, slice_index=SLICES // 2)
+        sizes.add(Image.open(io.BytesIO(png)).size)
+    assert sizes == {(MATRIX, MATRIX)}
+
+
+def test_preview_is_the_readers_own_only(open_study, junior, senior, client_for):
+    mine = Assignment.objects.filter(study=open_study, reader__user=junior, session=1).first()
+    url = reverse("readerstudy:viewer-preview", args=[mine.token])
+    assert client_for(junior).get(url).status_code == 200
+    assert client_for(senior).get(url).status_code == 404
+    assert client_for(junior).get(url + f"?slice={SLICES}").status_code == 404
