@@ -28,6 +28,17 @@ def cohort_cases_missing_reference(*, cohort: Cohort, standard: str) -> list[Cas
     return list(cohort.cases.filter(**{f"{field}__isnull": True}).order_by("case_code"))
 
 
+def gleason_isup(gleason: str) -> int:
+    """ISUP grade group of a Gleason score "p+s" (Epstein et al. 2016)."""
+    primary, secondary = (int(v) for v in gleason.split("+"))
+    total = primary + secondary
+    if total <= 6:
+        return 1
+    if total == 7:
+        return 2 if primary == 3 else 3
+    return 4 if total == 8 else 5
+
+
 def _clean(data: Mapping[str, Any]) -> dict[str, Any]:
     errors: dict[str, list[str]] = {}
     cleaned: dict[str, Any] = {}
@@ -51,6 +62,12 @@ def _clean(data: Mapping[str, Any]) -> dict[str, Any]:
     if side not in {"", *Case.Side.values}:
         errors["lesion_side"] = ["The lesion side is left, right, bilateral or none."]
     cleaned["lesion_side"] = side
+    if gleason and cleaned["isup_grade"] is not None and GLEASON.match(gleason):
+        expected = gleason_isup(gleason)
+        if expected != cleaned["isup_grade"]:
+            errors["isup_grade"] = [
+                f"Gleason {gleason} is ISUP grade group {expected}, not {cleaned['isup_grade']}."
+            ]
     isup_cspca = cleaned["isup_grade"], cleaned["cspca"]
     # ISUP ≥ 2 is the usual definition of clinically significant cancer.
     if None not in isup_cspca and isup_cspca[1] != (isup_cspca[0] >= 2):

@@ -118,6 +118,11 @@ def test_reference_errors_are_written_for_people(cohort, three_cases, coordinato
     with pytest.raises(ValidationError) as info:
         case_reference_update(case=case, user=coordinator, data={"isup_grade": "1", "cspca": "yes"})
     assert "disagree" in str(info.value)
+    with pytest.raises(ValidationError) as info:
+        case_reference_update(
+            case=case, user=coordinator, data={"isup_grade": "1", "gleason": "3+4"}
+        )
+    assert "Gleason 3+4 is ISUP grade group 2, not 1." in str(info.value)
 
 
 def test_reference_page_is_for_coordinators_only(cohort, three_cases, junior, client_for):
