@@ -316,6 +316,11 @@ def study_open(*, study: ReaderStudy, user: User) -> ReaderStudy:
     study.opened_at = timezone.now()
     study.save(update_fields=["status", "opened_at"])
     _audit(study=study, user=user, action=AuditEvent.Action.STUDY_OPEN)
+    # Every arm's images on the common display grid, ready before the first reader asks.
+    from readerstudy.tasks import study_display_prepare_task
+
+    pk = study.pk
+    transaction.on_commit(lambda: study_display_prepare_task.enqueue(pk))
     return study
 
 

@@ -217,3 +217,19 @@ def test_preview_is_the_readers_own_only(open_study, junior, senior, client_for)
     assert client_for(junior).get(url).status_code == 200
     assert client_for(senior).get(url).status_code == 404
     assert client_for(junior).get(url + f"?slice={SLICES}").status_code == 404
+
+
+def test_cue_load_time_grids_prepared_when_the_study_opens(open_study, settings):
+    """Every arm's display grid is on disk before a reader asks (no slower first open in one arm)."""
+    from pathlib import Path
+
+    from readerstudy.display_services import study_display_prepare
+
+    built = study_display_prepare(study=open_study)
+    views = AssignmentSeries.objects.filter(assignment__study=open_study)
+    # one grid per series and centre: the same series is shared by both readers
+    assert built == len({(v.series_id, v.role) for v in views})
+    files = list((Path(settings.MEDIA_ROOT) / "display").rglob("*.npy"))
+    assert len(files) == built
+    assert study_display_prepare(study=open_study) == built  # found again, not rebuilt
+    assert len(list((Path(settings.MEDIA_ROOT) / "display").rglob("*.npy"))) == built
