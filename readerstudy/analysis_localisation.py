@@ -55,6 +55,9 @@ def localisation_build(payload: Mapping[str, Any]) -> dict[str, Any]:
             for rows in by_case.values()
             for a, b in combinations(rows, 2)
         ]
+        diameters = [
+            float(r["mark"]["diameter_mm"]) for r in marked if r["mark"].get("diameter_mm")
+        ]
         zones: dict[str, int] = {}
         for r in marked:
             zones[r.get("zone") or "none"] = zones.get(r.get("zone") or "none", 0) + 1
@@ -71,6 +74,8 @@ def localisation_build(payload: Mapping[str, Any]) -> dict[str, Any]:
                 ),
                 "n_stated_side": len(consistent),
                 "zones": zones,
+                "n_diameters": len(diameters),
+                "diameter_median_mm": statistics.median(diameters) if diameters else None,
                 "n_reader_pairs": len(distances),
                 "distance_median_mm": statistics.median(distances) if distances else None,
                 "distance_mean_mm": statistics.fmean(distances) if distances else None,

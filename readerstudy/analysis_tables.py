@@ -151,6 +151,8 @@ LOCALISATION_COLUMNS = [
     "side_agreement",
     "mark_matches_stated_side",
     "n_stated_side",
+    "n_diameters",
+    "diameter_median_mm",
     "n_reader_pairs",
     "distance_median_mm",
     "distance_mean_mm",
@@ -181,7 +183,12 @@ def _localisation_rows(results: Mapping[str, Any]) -> list[list[str]]:
             else "—"
         )
         zones = ", ".join(f"{k} {v}" for k, v in sorted(r["zones"].items())) or "—"
-        out.append([r["arm"], f"{r['n_marked']}/{r['n_reads']}", agree, zones, distance])
+        diameter = (
+            f"{fmt_num(r['diameter_median_mm'], 1)} mm (n={r['n_diameters']})"
+            if r.get("diameter_median_mm") is not None
+            else "—"
+        )
+        out.append([r["arm"], f"{r['n_marked']}/{r['n_reads']}", agree, zones, diameter, distance])
     return out
 
 
@@ -371,6 +378,7 @@ def display_tables(results: Mapping[str, Any]) -> list[DisplayTable]:
                 "Reads with a mark",
                 "Side of the mark = biopsy side",
                 "Zone (reader's) of marked lesions",
+                "Longest diameter, median",
                 "Distance between readers' marks, median",
             ],
             _localisation_rows(results),

@@ -255,6 +255,7 @@ class OwnReadSerializer(serializers.ModelSerializer):
             "mark_y",
             "mark_z",
             "mark_slice",
+            "mark_diameter",
             "active_seconds",
             "started_at",
             "updated_at",

@@ -223,6 +223,8 @@ class Read(models.Model):
     mark_y = models.FloatField(null=True, blank=True)
     mark_z = models.FloatField(null=True, blank=True)
     mark_slice = models.PositiveSmallIntegerField(null=True, blank=True)
+    # Optional longest diameter on the mark's slice: {"a": [x, y, z], "b": [x, y, z], "mm": d}.
+    mark_diameter = models.JSONField(null=True, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
     active_seconds = models.FloatField(default=0.0)
     started_at = models.DateTimeField(auto_now_add=True)

@@ -5,6 +5,7 @@ Split from ``readerstudy.services`` (which re-exports these names) to keep modul
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -53,7 +54,13 @@ def _clean_mark(value: Any, errors: dict[str, list[str]]) -> dict[str, Any]:
     """The lesion mark ``{"x", "y", "z", "slice"}`` (display mm, 0-based slice) or none."""
     from readerstudy.display import MATRIX, PIXEL_MM, SLICE_MM, SLICES, display_offset
 
-    empty = {"mark_x": None, "mark_y": None, "mark_z": None, "mark_slice": None}
+    empty = {
+        "mark_x": None,
+        "mark_y": None,
+        "mark_z": None,
+        "mark_slice": None,
+        "mark_diameter": None,
+    }
     if value in (None, "", {}):
         return empty
     wrong = "The lesion mark must be a point on the image: click the lesion again."
@@ -68,11 +75,40 @@ def _clean_mark(value: Any, errors: dict[str, list[str]]) -> dict[str, Any]:
     if not (0 <= index < SLICES and abs(x) <= half and abs(y) <= half and on_slice):
         errors.setdefault("mark", []).append(wrong)
         return empty
+    diameter = None
+    if value.get("diameter"):
+        diameter = _clean_diameter(value["diameter"], z=z, half=half, errors=errors)
     return {
         "mark_x": round(x, 2),
         "mark_y": round(y, 2),
         "mark_z": round(z, 2),
         "mark_slice": index,
+        "mark_diameter": diameter,
+    }
+
+
+def _clean_diameter(
+    value: Any, *, z: float, half: float, errors: dict[str, list[str]]
+) -> dict[str, Any] | None:
+    """The longest diameter ``{"a": [x, y, z], "b": [x, y, z]}`` on the mark's slice, with its
+    length in mm (computed here, never taken from the browser)."""
+    wrong = "The diameter must join two points on the lesion's slice: measure it again."
+    try:
+        a, b = ([float(v) for v in value[k]] for k in ("a", "b"))
+    except (TypeError, ValueError, KeyError):
+        errors.setdefault("mark", []).append(wrong)
+        return None
+    ok = len(a) == len(b) == 3 and all(
+        abs(p[0]) <= half and abs(p[1]) <= half and abs(p[2] - z) <= 1e-3 for p in (a, b)
+    )
+    length = math.dist(a, b)
+    if not ok or not 0 < length <= 2 * half:
+        errors.setdefault("mark", []).append(wrong)
+        return None
+    return {
+        "a": [round(v, 2) for v in a],
+        "b": [round(v, 2) for v in b],
+        "mm": round(length, 1),
     }
 
 

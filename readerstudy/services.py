@@ -399,6 +399,7 @@ def _snapshot_payload(study: ReaderStudy) -> dict[str, Any]:
                         "y": read.mark_y,
                         "z": read.mark_z,
                         "slice": read.mark_slice,
+                        "diameter_mm": (read.mark_diameter or {}).get("mm"),
                     }
                 ),
                 "active_seconds": round(read.active_seconds, 3),

@@ -260,7 +260,13 @@ def viewer_view(request: HttpRequest, token: str) -> HttpResponse:
         "readOnly": bool(read and read.status == Read.Status.SUBMITTED),
         "markRequiredFrom": assignment.study.mark_required_from,
         "mark": (
-            {"x": read.mark_x, "y": read.mark_y, "z": read.mark_z, "slice": read.mark_slice}
+            {
+                "x": read.mark_x,
+                "y": read.mark_y,
+                "z": read.mark_z,
+                "slice": read.mark_slice,
+                "diameter": read.mark_diameter,
+            }
             if read and read.mark_slice is not None
             else None
         ),

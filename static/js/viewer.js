@@ -385,6 +385,7 @@ attachKeys({
   layout: () => state.layout && state.layout.next(),
   cine: () => state.cine && state.cine.toggle(),
   mark: () => state.mark && state.mark.toggle(),
+  measure: () => state.mark && state.mark.measure(),
 });
 
 start().catch((error) => {

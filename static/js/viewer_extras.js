@@ -100,7 +100,7 @@ export function attachHelp({ dialog, button }) {
 // while the shortcut list is open (except "?" to close it; the dialog handles Esc itself).
 export function attachKeys(actions) {
   const letters = { p: ["zone", "pz"], t: ["zone", "tz"], n: ["zone", "none"], l: ["side", "left"], r: ["side", "right"], b: ["side", "bilateral"] };
-  const tools = { "?": actions.help, v: actions.layout, c: actions.cine, m: actions.mark };
+  const tools = { "?": actions.help, v: actions.layout, c: actions.cine, m: actions.mark, d: actions.measure };
   document.addEventListener("keydown", (e) => {
     const typing = e.target instanceof HTMLTextAreaElement || (e.target instanceof HTMLInputElement && e.target.type !== "radio" && e.target.type !== "range");
     if (e.ctrlKey && e.key === "Enter") {

@@ -143,9 +143,26 @@ def test_lesion_mark_saved_and_shown_again_on_resume(page, live_server, study, s
     slice_text = page.text_content("#slice-counter").split("·")[0]
     assert read.mark_slice == int(slice_text.split()[1]) - 1
 
+    # the longest diameter: D, then both ends (60 px apart on screen)
+    page.keyboard.press("KeyD")
+    page.mouse.click(x - 30, y)
+    page.mouse.click(x + 30, y)
+    assert "Longest diameter" in page.text_content("#mark-info")
+    mm_per_px = page.evaluate(
+        "(() => { const c = window.mritrusViewer.primary; return Math.abs("
+        "c.canvasToWorld([100, 0])[0] - c.canvasToWorld([0, 0])[0]) / 100; })()"
+    )
+    for _ in range(50):  # until the autosave (0.7 s after the change) has landed
+        read.refresh_from_db()
+        if read.mark_diameter:
+            break
+        page.wait_for_timeout(100)
+    assert read.mark_diameter["mm"] == pytest.approx(60 * mm_per_px, abs=0.3)
+
     page.reload()
     wait_viewer(page)
     assert page.text_content("#slice-counter").split("·")[0] == slice_text
+    assert page.locator("#diameter-line line").count() == 1
     dot = page.locator("#lesion-mark").bounding_box()
     assert abs(dot["x"] + dot["width"] / 2 - x) <= 3 and abs(dot["y"] + dot["height"] / 2 - y) <= 3
     screenshot(page, "reader-lesion-mark")

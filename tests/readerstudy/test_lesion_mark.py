@@ -124,3 +124,16 @@ def test_api_draft_takes_the_mark_and_returns_it(marked_study, junior, client_fo
     )
     assert response.status_code == 200, response.content
     assert response.json()["mark_slice"] == 11
+
+
+def test_diameter_is_measured_on_the_marks_slice_and_its_length_computed_here(marked_study, junior):
+    a = _first(marked_study, junior)
+    mark = _mark(k=20)
+    z = mark["z"]
+    mark["diameter"] = {"a": [0.0, 0.0, z], "b": [3.0, 4.0, z], "mm": 999}  # "mm" is ignored
+    read = services.read_draft_save(assignment=a, user=junior, data={"mark": mark})
+    assert read.mark_diameter == {"a": [0.0, 0.0, z], "b": [3.0, 4.0, z], "mm": 5.0}
+    mark["diameter"] = {"a": [0.0, 0.0, z + 4], "b": [3.0, 4.0, z]}  # not on the mark's slice
+    with pytest.raises(ValidationError) as info:
+        services.read_draft_save(assignment=a, user=junior, data={"mark": mark})
+    assert "measure it again" in str(info.value)
