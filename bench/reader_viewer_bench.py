@@ -160,22 +160,32 @@ def main() -> None:
         except subprocess.TimeoutExpired:  # keep-alive connections hold the graceful stop
             proc.kill()
             proc.wait()
+    from readerstudy.display import MATRIX, SLICES
+
     print(
-        f"Reader viewer, real ProstateX T2 (19 × 384×384), gunicorn 2×4 + headless chromium "
+        f"Reader viewer, real ProstateX T2 (stored 19 × 384×384, served on the common display "
+        f"grid {SLICES} × {MATRIX}×{MATRIX}), gunicorn 2×4 + headless chromium "
         f"(no GPU) on loopback, {os.cpu_count()} CPU(s), {args.opens} cold opens"
     )
     print(
-        f"  first image after navigation start, cold browser cache: median {statistics.median(first_image):.0f} ms, "
+        f"  interactive viewer (Cornerstone) first image, cold browser cache: median {statistics.median(first_image):.0f} ms, "
         f"max {max(first_image):.0f} ms"
     )
     print(
         f"  next case, warm browser cache: median {statistics.median(warm):.0f} ms, "
         f"max {max(warm):.0f} ms"
     )
+    previews = [t["preview"] for t in stages if t.get("preview") is not None]
+    if previews:
+        print(
+            f"  first image = server-rendered preview of the first slice, cold cache: median "
+            f"{statistics.median(previews):.0f} ms, max {max(previews):.0f} ms "
+            f"(shown in {len(previews)}/{len(stages)} opens; the interactive viewer replaces it)"
+        )
     for stage in ("moduleLoaded", "manifests", "viewportsReady"):
         print(f"    {stage}: median {statistics.median(t[stage] for t in stages):.0f} ms")
     print(
-        f"  all 19 instances via reader WADO (parallel fetch): median "
+        f"  all {SLICES} display slices via reader WADO (parallel fetch): median "
         f"{statistics.median(series_fetch):.0f} ms"
     )
 

@@ -32,6 +32,7 @@ from typing import Any
 import pandas as pd
 
 from readerstudy.analysis_frames import REFERENCE_STANDARDS, reads_frame, stats_frame
+from readerstudy.analysis_localisation import localisation_build
 from readerstudy.stats import study_analyse
 from readerstudy.stats._base import jsonable
 
@@ -340,7 +341,8 @@ def _likert_pairs(reads: pd.DataFrame, *, arms: list[str], baseline: str) -> dic
     others = [a for a in arms if a != baseline]
     if not others:
         return {"arms": [baseline], "rows": []}
-    pair = [baseline, others[0]]
+    # Every arm, baseline first: a three-arm study shows all three, not the first two.
+    pair = [baseline, *others]
     sub = reads[reads["arm"].isin(pair)][["reader", "case", "arm", "likert"]]
     wide = sub.pivot_table(
         index=["reader", "case"], columns="arm", values="likert", aggfunc="first", observed=True
@@ -399,6 +401,7 @@ def analysis_results_build(
         "likert_pairs": _likert_pairs(
             reads, arms=list(stats["arms"]), baseline=stats["baseline_arm"]
         ),
+        "localisation": localisation_build(payload),
         "missing": list(stats["notes"]),
         "stats": stats,
     }

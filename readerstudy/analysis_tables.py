@@ -104,9 +104,13 @@ def table_mrmc(results: Mapping[str, Any]) -> pd.DataFrame:
         rows.append(
             {
                 "analysis": m["analysis"],
+                # With three arms a sheet holds several comparisons: each row names its own.
+                "comparison": f"{arms[1]} − {arms[0]}",
+                "arm_a": arms[0],
+                "arm_b": arms[1],
                 "covariance": m["covariance"],
-                f"auc_{arms[0]}": m["auc"][0],
-                f"auc_{arms[1]}": m["auc"][1],
+                "auc_a": m["auc"][0],
+                "auc_b": m["auc"][1],
                 "difference": m["difference"],
                 "ci_low": _ci(m.get("ci"), 0),
                 "ci_high": _ci(m.get("ci"), 1),
@@ -138,6 +142,56 @@ def table_side_agreement(results: Mapping[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["arm", "agreement", "ci_low", "ci_high", "k", "n"])
 
 
+LOCALISATION_COLUMNS = [
+    "arm",
+    "n_reads",
+    "n_marked",
+    "n_with_biopsy_side",
+    "side_agrees_with_biopsy",
+    "side_agreement",
+    "mark_matches_stated_side",
+    "n_stated_side",
+    "n_diameters",
+    "diameter_median_mm",
+    "n_reader_pairs",
+    "distance_median_mm",
+    "distance_mean_mm",
+    "within_10mm",
+]
+
+
+def table_localisation(results: Mapping[str, Any]) -> pd.DataFrame:
+    rows = (results.get("localisation") or {}).get("per_arm", [])
+    return pd.DataFrame(
+        [{k: r.get(k) for k in LOCALISATION_COLUMNS} for r in rows], columns=LOCALISATION_COLUMNS
+    )
+
+
+def _localisation_rows(results: Mapping[str, Any]) -> list[list[str]]:
+    out = []
+    for r in (results.get("localisation") or {}).get("per_arm", []):
+        agree = (
+            f"{r['side_agrees_with_biopsy']}/{r['n_with_biopsy_side']}"
+            f" ({fmt_num(r['side_agreement'] * 100, 1)} %)"
+            if r["side_agreement"] is not None
+            else "—"
+        )
+        distance = (
+            f"{fmt_num(r['distance_median_mm'], 1)} mm (mean {fmt_num(r['distance_mean_mm'], 1)};"
+            f" {r['n_reader_pairs']} pairs; {fmt_num(r['within_10mm'] * 100, 0)} % ≤ 10 mm)"
+            if r["distance_median_mm"] is not None
+            else "—"
+        )
+        zones = ", ".join(f"{k} {v}" for k, v in sorted(r["zones"].items())) or "—"
+        diameter = (
+            f"{fmt_num(r['diameter_median_mm'], 1)} mm (n={r['n_diameters']})"
+            if r.get("diameter_median_mm") is not None
+            else "—"
+        )
+        out.append([r["arm"], f"{r['n_marked']}/{r['n_reads']}", agree, zones, diameter, distance])
+    return out
+
+
 def table_missing(results: Mapping[str, Any]) -> pd.DataFrame:
     return pd.DataFrame({"note": list(results["missing"])}, columns=["note"])
 
@@ -150,6 +204,7 @@ def analysis_tables(results: Mapping[str, Any]) -> list[tuple[str, pd.DataFrame]
         ("Kappa", table_kappa(results)),
         ("MRMC", table_mrmc(results)),
         ("Lesion side", table_side_agreement(results)),
+        ("Localisation", table_localisation(results)),
         ("Missing data", table_missing(results)),
     ]
 
@@ -315,5 +370,18 @@ def display_tables(results: Mapping[str, Any]) -> list[DisplayTable]:
             ["Arm", "Agreement [95% CI] (k/n)"],
             [[sd["arm"], fmt_pct_ci(sd)] for sd in results["side_agreement"]],
             "side",
+        ),
+        DisplayTable(
+            "Lesion localisation from the readers' marks",
+            [
+                "Arm",
+                "Reads with a mark",
+                "Side of the mark = biopsy side",
+                "Zone (reader's) of marked lesions",
+                "Longest diameter, median",
+                "Distance between readers' marks, median",
+            ],
+            _localisation_rows(results),
+            "localisation",
         ),
     ]

@@ -67,6 +67,7 @@ class StudySerializer(serializers.ModelSerializer):
             "washout_days",
             "seed",
             "reference_standard",
+            "mark_required_from",
             "arms",
             "readers",
             "generation_notes",
@@ -149,6 +150,7 @@ class StudyViewSet(
                 seed=data.get("seed"),
                 reference_standard=data["reference_standard"],
                 model_key=data.get("model_key", ""),
+                mark_required_from=data.get("mark_required_from"),
             )
         except DjangoValidationError as exc:
             raise _drf_error(exc) from None
@@ -228,6 +230,8 @@ class ScoresSerializer(serializers.Serializer):
     side = serializers.ChoiceField(choices=Read.Side.choices, required=False, allow_blank=True)
     likert = serializers.IntegerField(min_value=1, max_value=7, required=False, allow_null=True)
     comment = serializers.CharField(required=False, allow_blank=True, max_length=4000)
+    # The index-lesion mark {"x", "y", "z", "slice"} in served mm (checked by the service).
+    mark = serializers.JSONField(required=False, allow_null=True)
     active_seconds = serializers.FloatField(required=False, min_value=0, default=0)
 
 
@@ -247,6 +251,11 @@ class OwnReadSerializer(serializers.ModelSerializer):
             "side",
             "likert",
             "comment",
+            "mark_x",
+            "mark_y",
+            "mark_z",
+            "mark_slice",
+            "mark_diameter",
             "active_seconds",
             "started_at",
             "updated_at",

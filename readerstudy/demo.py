@@ -42,6 +42,7 @@ def demo_study_create(
         readers=list(readers),
         washout_days=0,
         seed=20260101,
+        mark_required_from=3,
     )
     services.study_worklists_generate(study=study, user=coordinator)
     return services.study_open(study=study, user=coordinator)

@@ -34,6 +34,10 @@ def arm_colour(arm: str, arms: list[str]) -> str:
 def _finish(fig: Figure, results: Mapping[str, Any], title: str) -> None:
     sha = results["snapshot"]["sha256"]
     suptitle = title + (f"  [{SYNTHETIC_LABEL}]" if results["synthetic"] else "")
+    # About 11 characters per inch at this size: a longer title would be clipped at the figure's
+    # edges, so the label goes on a line of its own.
+    if len(suptitle) > fig.get_figwidth() * 11 and results["synthetic"]:
+        suptitle = f"{title}\n[{SYNTHETIC_LABEL}]"
     fig.suptitle(suptitle, fontsize=11, color="#7a1f00" if results["synthetic"] else "black")
     # supxlabel takes part in the constrained layout, so the provenance line never overlaps axes.
     fig.supxlabel(
@@ -178,32 +182,39 @@ def figure_likert(results: Mapping[str, Any]) -> Figure:
     fig = Figure(figsize=(2.8 * cols, 3.2 * rows + 0.6), layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(rows, cols, squeeze=False)
-    wilcoxon = {
-        t.get("reader"): t
-        for t in results["tests"]
-        if t["family"] == "Wilcoxon signed-rank" and t.get("reader")
-    }
+    wilcoxon: dict[str, list[Mapping[str, Any]]] = {}
+    for t in results["tests"]:
+        if t["family"] == "Wilcoxon signed-rank" and t.get("reader"):
+            wilcoxon.setdefault(t["reader"], []).append(t)
     for i, reader in enumerate(readers):
         ax = axes[i // cols][i % cols]
         mine = [p for p in pairs["rows"] if p["reader"] == reader]
-        if len(arms) == 2:
-            # One line per distinct (before, after) pair, its width growing with the number of
-            # cases: readable with 20 cases and with 1,000, and cheap to draw either way.
-            counts: dict[tuple[int, int], int] = {}
+        if len(arms) >= 2:
+            # One line per distinct path of scores across the arms (baseline first), its width
+            # growing with the number of cases: readable with 20 cases and with 1,000.
+            counts: dict[tuple[int, ...], int] = {}
             for p in mine:
-                a, b = p.get(arms[0]), p.get(arms[1])
-                if a is not None and b is not None:
-                    counts[(a, b)] = counts.get((a, b), 0) + 1
+                path_of_case = tuple(p.get(arm) for arm in arms)
+                if all(v is not None for v in path_of_case):
+                    counts[path_of_case] = counts.get(path_of_case, 0) + 1
             n_pairs = sum(counts.values()) or 1
-            for (a, b), n in sorted(counts.items()):
-                colour = "#2e7d32" if b > a else ("#c62828" if b < a else "#888")
+            for path, n in sorted(counts.items()):
+                first, last = path[0], path[-1]
+                colour = "#2e7d32" if last > first else ("#c62828" if last < first else "#888")
                 width = 0.6 + 9.0 * n / n_pairs
-                ax.plot([0, 1], [a, b], color=colour, alpha=0.55, lw=width, solid_capstyle="round")
+                ax.plot(
+                    range(len(arms)),
+                    path,
+                    color=colour,
+                    alpha=0.55,
+                    lw=width,
+                    solid_capstyle="round",
+                )
             for x, arm in enumerate(arms):
-                values = [p[arm] for p in mine if p.get(arm) is not None]
-                if values:
+                scores = [p[arm] for p in mine if p.get(arm) is not None]
+                if scores:
                     box = ax.boxplot(
-                        values, positions=[x], widths=0.35, patch_artist=True, showfliers=False
+                        scores, positions=[x], widths=0.35, patch_artist=True, showfliers=False
                     )
                     for patch in box["boxes"]:
                         patch.set_facecolor(arm_colour(arm, arms))
@@ -211,7 +222,7 @@ def figure_likert(results: Mapping[str, Any]) -> Figure:
             ax.text(
                 0.5,
                 0.02,
-                f"{sum(counts.values())} pairs · green up, red down",
+                f"{sum(counts.values())} cases · green up, red down ({arms[-1]} vs {arms[0]})",
                 transform=ax.transAxes,
                 ha="center",
                 fontsize=7,
@@ -222,11 +233,13 @@ def figure_likert(results: Mapping[str, Any]) -> Figure:
         ax.set_ylim(0.5, 7.5)
         ax.set_yticks(range(1, 8))
         ax.set_ylabel("Likert confidence (1–7)")
-        test = wilcoxon.get(reader)
         subtitle = f"{reader}"
-        if test is not None and test.get("p") is not None:
-            subtitle += f" · Wilcoxon p={test['p']:.3g}"
-        ax.set_title(subtitle, fontsize=9)
+        tests = [t for t in wilcoxon.get(reader, []) if t.get("p") is not None]
+        for test in tests:
+            # Name the comparison whenever there are several (three arms).
+            which = f" ({test.get('comparison', '')})" if len(tests) > 1 else ""
+            subtitle += f"\nWilcoxon p={test['p']:.3g}{which}"
+        ax.set_title(subtitle, fontsize=8 if len(tests) > 1 else 9)
     for j in range(len(readers), rows * cols):
         axes[j // cols][j % cols].set_visible(False)
     _finish(fig, results, "Diagnostic confidence, paired by case")
@@ -245,7 +258,7 @@ def figure_mrmc(results: Mapping[str, Any]) -> Figure:
         ax_diff.set_visible(False)
         _finish(fig, results, "MRMC analysis")
         return fig
-    arms = list(mrmc[0]["arms"])
+    arms = arms_all
     by_key = {(r["reader"], r["arm"]): r for r in results["per_reader_arm"]}
     for reader in [r["reader"] for r in results["readers"]]:
         ys = [by_key.get((reader, a), {}).get("auc") for a in arms]
@@ -259,17 +272,21 @@ def figure_mrmc(results: Mapping[str, Any]) -> Figure:
                 fontsize=7,
                 va="center",
             )
-    main = mrmc[0]
-    for x, (arm, auc) in enumerate(zip(arms, main["auc"])):
-        if auc is not None:
-            ax_auc.plot(x, auc, "D", ms=9, color=arm_colour(arm, arms_all), zorder=3)
+    averaged: dict[str, float] = {}
+    for m in mrmc:
+        for arm, auc in zip(m["arms"], m["auc"]):
+            if auc is not None:
+                averaged.setdefault(arm, auc)
+    for x, arm in enumerate(arms):
+        if arm in averaged:
+            ax_auc.plot(x, averaged[arm], "D", ms=9, color=arm_colour(arm, arms_all), zorder=3)
     ax_auc.set_xticks(range(len(arms)), arms)
     ax_auc.set_xlim(-0.4, len(arms) - 0.6 + 0.3)
     ax_auc.set_ylabel("AUC")
     ax_auc.set_title("per-reader AUC (lines) and reader average (◆)", fontsize=9)
     labels = []
     for y, m in enumerate(mrmc):
-        labels.append(f"{m['analysis']}\n{m['covariance']} cov.")
+        labels.append(f"{m['arms'][1]} − {m['arms'][0]}\n{m['analysis']}, {m['covariance']}")
         ci = m.get("ci") or [None, None]
         if m["difference"] is None:
             continue
@@ -297,7 +314,7 @@ def figure_mrmc(results: Mapping[str, Any]) -> Figure:
     ax_diff.set_yticks(range(len(mrmc)), labels, fontsize=7)
     ax_diff.set_ylim(-0.6, len(mrmc) - 0.4)
     ax_diff.invert_yaxis()
-    ax_diff.set_xlabel(f"AUC difference ({arms[1]} − {arms[0]}), 95% CI")
+    ax_diff.set_xlabel("AUC difference (arm − baseline, as labelled), 95% CI")
     ax_diff.set_title("Obuchowski–Rockette (Hillis df)", fontsize=9)
     _finish(fig, results, "MRMC analysis")
     return fig
@@ -313,7 +330,7 @@ class FigureSpec:
 FIGURES: dict[str, FigureSpec] = {
     s.key: s
     for s in (
-        FigureSpec("roc", "ROC curves per reader, both arms", figure_roc),
+        FigureSpec("roc", "ROC curves per reader, every arm", figure_roc),
         FigureSpec("kappa", "Agreement (kappa)", figure_kappa),
         FigureSpec("likert", "Likert confidence paired by case", figure_likert),
         FigureSpec("mrmc", "MRMC result", figure_mrmc),

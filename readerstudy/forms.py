@@ -15,7 +15,11 @@ class StudyCreateForm(forms.Form):
         widget=forms.CheckboxSelectMultiple,
         initial=["original", "registered"],
         label="Arms",
-        help_text="Read in this order by half of the readers, reversed by the other half.",
+        help_text=(
+            "The order is rotated reader by reader (within each reader level): with two arms half"
+            " of the readers start with each; with three, a third start with each arm, the others"
+            " following in the same cyclic order."
+        ),
     )
     readers = forms.ModelMultipleChoiceField(
         queryset=User.objects.filter(role=User.Role.READER, is_active=True).order_by("username"),
@@ -26,6 +30,15 @@ class StudyCreateForm(forms.Form):
         min_value=0, max_value=2**31 - 1, required=False, help_text="Empty: a random seed."
     )
     reference_standard = forms.ChoiceField(choices=ReaderStudy.ReferenceStandard.choices)
+    mark_required_from = forms.TypedChoiceField(
+        choices=[("", "Never"), *[(str(n), f"Score {n} or more") for n in range(1, 6)]],
+        coerce=int,
+        empty_value=None,
+        required=False,
+        initial="3",
+        label="Lesion mark required",
+        help_text="From which PI-RADS-like score the reader must click the index lesion.",
+    )
     model_key = forms.CharField(
         max_length=100,
         required=False,

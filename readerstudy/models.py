@@ -35,6 +35,12 @@ class ReaderStudy(models.Model):
     reference_standard = models.CharField(
         max_length=8, choices=ReferenceStandard.choices, default=ReferenceStandard.PIRADS
     )
+    # Empty for studies made before lesion marks existed; the study form proposes 3.
+    mark_required_from = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        help_text="Score from which the reader must mark the lesion on the image (empty: never).",
+    )
     generation_notes = models.JSONField(
         default=list,
         blank=True,
@@ -59,6 +65,11 @@ class ReaderStudy(models.Model):
                 name="study_reference_standard_valid",
             ),
             models.CheckConstraint(condition=Q(washout_days__lte=365), name="study_washout_0_365"),
+            models.CheckConstraint(
+                condition=Q(mark_required_from__isnull=True)
+                | (Q(mark_required_from__gte=1) & Q(mark_required_from__lte=5)),
+                name="study_mark_required_from_1_5",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -206,6 +217,14 @@ class Read(models.Model):
     side = models.CharField(max_length=10, choices=Side.choices, blank=True)
     likert = models.PositiveSmallIntegerField(null=True, blank=True)
     comment = models.TextField(blank=True, max_length=4000)
+    # The index lesion as the reader clicked it: served patient mm (LPS, relative to the gland
+    # centre of the display grid, readerstudy/display.py) and the display slice (0-based).
+    mark_x = models.FloatField(null=True, blank=True)
+    mark_y = models.FloatField(null=True, blank=True)
+    mark_z = models.FloatField(null=True, blank=True)
+    mark_slice = models.PositiveSmallIntegerField(null=True, blank=True)
+    # Optional longest diameter on the mark's slice: {"a": [x, y, z], "b": [x, y, z], "mm": d}.
+    mark_diameter = models.JSONField(null=True, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
     active_seconds = models.FloatField(default=0.0)
     started_at = models.DateTimeField(auto_now_add=True)
@@ -234,6 +253,21 @@ class Read(models.Model):
                 condition=Q(status__in=["draft", "submitted"]), name="read_status_valid"
             ),
             models.CheckConstraint(condition=Q(active_seconds__gte=0), name="read_time_ge_0"),
+            models.CheckConstraint(
+                condition=(
+                    Q(mark_x__isnull=True)
+                    & Q(mark_y__isnull=True)
+                    & Q(mark_z__isnull=True)
+                    & Q(mark_slice__isnull=True)
+                )
+                | (
+                    Q(mark_x__isnull=False)
+                    & Q(mark_y__isnull=False)
+                    & Q(mark_z__isnull=False)
+                    & Q(mark_slice__isnull=False)
+                ),
+                name="read_mark_whole_or_none",
+            ),
             models.CheckConstraint(
                 condition=Q(status="draft")
                 | (

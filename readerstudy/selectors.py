@@ -96,6 +96,14 @@ class WorklistState:
     next_assignment: Assignment | None
     done_items: list[Assignment] = field(default_factory=list)
     todo_items: list[Assignment] = field(default_factory=list)
+    # Submitted reads of the sessions before this one: listed (codes only, no link, so a reader
+    # cannot look back at the other arm's images of a patient during the washout design).
+    earlier_done: list[Assignment] = field(default_factory=list)
+
+    @property
+    def next_is_draft(self) -> bool:
+        read = getattr(self.next_assignment, "read", None) if self.next_assignment else None
+        return read is not None and read.status == Read.Status.DRAFT
 
     @property
     def waiting(self) -> bool:
@@ -139,6 +147,7 @@ def reader_worklists(*, user: User) -> list[WorklistState]:
                     finished=True,
                     next_assignment=None,
                     done_items=last,
+                    earlier_done=[a for a in assignments if a.session < sessions],
                 )
             )
             continue
@@ -160,6 +169,7 @@ def reader_worklists(*, user: User) -> list[WorklistState]:
                 next_assignment=todo_items[0] if available else None,
                 done_items=done_items if available else [],
                 todo_items=todo_items if available else [],
+                earlier_done=[a for a in assignments if a.session < session],
             )
         )
     return states

@@ -27,12 +27,11 @@ from readerstudy.models import (
     StudyReader,
 )
 from registration.models import Case, Cohort, ImageSeries
+from registration.reference import NEEDED_FIELD, NEEDED_WORDS, cohort_cases_missing_reference
 
 # No 0/O, 1/I/L, 2/Z, 5/S, 8/B: reading codes are read aloud and typed.
 _CODE_ALPHABET = "ACDEFGHJKMNPQRTUVWXY34679"
 _CODE_LENGTH = 6
-# One save can credit at most this much active time: a stuck tab must not inflate reading time.
-MAX_ACTIVE_SECONDS_PER_SAVE = 1800.0
 ARM_KINDS = ("original", "registered", "fused")
 
 
@@ -78,6 +77,7 @@ def study_create(
     seed: int | None = None,
     reference_standard: str = ReaderStudy.ReferenceStandard.PIRADS,
     model_key: str = "",
+    mark_required_from: int | None = None,
 ) -> ReaderStudy:
     """Create a draft study with its arms (in the given order) and readers (R1, R2, …)."""
     _require_coordinator(created_by)
@@ -105,10 +105,24 @@ def study_create(
         errors.setdefault("readers", []).append(
             f"Only users with the reader role can read: {', '.join(not_readers)}."
         )
+    if mark_required_from is not None and not 1 <= mark_required_from <= 5:
+        errors.setdefault("mark_required_from", []).append(
+            "A lesion mark can be required from a score of 1 to 5, or never (empty)."
+        )
     if not 0 <= washout_days <= 365:
         errors.setdefault("washout_days", []).append("Washout must be 0–365 days.")
     if reference_standard not in ReaderStudy.ReferenceStandard.values:
         errors.setdefault("reference_standard", []).append("Use 'pirads' or 'biopsy'.")
+    else:
+        # The analysis needs every case's reference: refuse now, naming the cases to fill in.
+        missing = cohort_cases_missing_reference(cohort=cohort, standard=reference_standard)
+        if missing:
+            codes = ", ".join(c.case_code for c in missing)
+            errors.setdefault("cohort", []).append(
+                f"{len(missing)} case(s) of {cohort.name} have no {NEEDED_WORDS[reference_standard]},"
+                f" which this study's reference standard needs: {codes}. Fill them in on the"
+                " cohort's Reference standard page, or choose the other reference standard."
+            )
     if errors:
         raise ValidationError(errors)
 
@@ -119,6 +133,7 @@ def study_create(
         washout_days=washout_days,
         seed=seed if seed is not None else secrets.randbelow(2**31),
         reference_standard=reference_standard,
+        mark_required_from=mark_required_from,
     )
     for index, kind in enumerate(kinds):
         Arm.objects.create(
@@ -198,6 +213,9 @@ def study_worklists_generate(*, study: ReaderStudy, user: User) -> GenerationRes
     for case in cases:
         per_arm: dict[int, dict[str, ImageSeries]] = {}
         missing: list[str] = []
+        if getattr(case, NEEDED_FIELD[study.reference_standard]) is None:
+            # Cleared after the study was created: the analysis could not use its reads.
+            missing.append(f"no {NEEDED_WORDS[study.reference_standard]}")
         for arm in arms:
             chosen, why = _series_for_arm(case=case, arm=arm)
             if why:
@@ -298,6 +316,11 @@ def study_open(*, study: ReaderStudy, user: User) -> ReaderStudy:
     study.opened_at = timezone.now()
     study.save(update_fields=["status", "opened_at"])
     _audit(study=study, user=user, action=AuditEvent.Action.STUDY_OPEN)
+    # Every arm's images on the common display grid, ready before the first reader asks.
+    from readerstudy.tasks import study_display_prepare_task
+
+    pk = study.pk
+    transaction.on_commit(lambda: study_display_prepare_task.enqueue(pk))
     return study
 
 
@@ -315,153 +338,22 @@ def study_lock(*, study: ReaderStudy, user: User) -> Snapshot:
     return snapshot_create(study=study, user=user)
 
 
-# --- reads ---------------------------------------------------------------------------------------
+# --- reads: readerstudy/read_services.py, re-exported here for callers -------------------------
+from readerstudy.read_services import (  # noqa: E402
+    MAX_ACTIVE_SECONDS_PER_SAVE,
+    assignment_view_record,
+    read_draft_save,
+    read_reopen,
+    read_submit,
+)
 
-
-def _clean_scores(data: Mapping[str, Any], *, complete: bool) -> dict[str, Any]:
-    errors: dict[str, list[str]] = {}
-    cleaned: dict[str, Any] = {}
-
-    def integer(name: str, low: int, high: int) -> None:
-        value = data.get(name)
-        if value in (None, ""):
-            cleaned[name] = None
-            return
-        try:
-            number = int(value)
-        except (TypeError, ValueError):
-            errors.setdefault(name, []).append(f"{name} must be a whole number {low}–{high}.")
-            return
-        if not low <= number <= high or str(value).strip() not in (str(number), f"{number}.0"):
-            errors.setdefault(name, []).append(f"{name} must be a whole number {low}–{high}.")
-            return
-        cleaned[name] = number
-
-    def choice(name: str, allowed: Iterable[str]) -> None:
-        value = data.get(name) or ""
-        allowed = list(allowed)
-        if value not in ["", *allowed]:
-            errors.setdefault(name, []).append(f"{name} must be one of {', '.join(allowed)}.")
-            return
-        cleaned[name] = value
-
-    integer("pirads", 1, 5)
-    integer("likert", 1, 7)
-    choice("zone", Read.Zone.values)
-    choice("side", Read.Side.values)
-    comment = str(data.get("comment") or "")
-    if len(comment) > 4000:
-        errors.setdefault("comment", []).append("The comment is limited to 4000 characters.")
-    cleaned["comment"] = comment
-    if complete and not errors:
-        for name in ("pirads", "zone", "side", "likert"):
-            if cleaned.get(name) in (None, ""):
-                errors.setdefault(name, []).append(f"{name} is required to submit.")
-    if errors:
-        raise ValidationError(errors)
-    return cleaned
-
-
-def _credit(seconds: float | int | str | None) -> float:
-    try:
-        value = float(seconds or 0)
-    except (TypeError, ValueError):
-        return 0.0
-    if value != value or value < 0:  # NaN or negative
-        return 0.0
-    return min(value, MAX_ACTIVE_SECONDS_PER_SAVE)
-
-
-def _editable_read(*, assignment: Assignment, user: User) -> Read:
-    from readerstudy.selectors import assignment_is_available
-
-    if assignment.reader.user_id != user.pk:
-        raise PermissionDenied("not your assignment")
-    if not assignment_is_available(assignment=assignment):
-        raise ValidationError("This case is not open for reading.")
-    read, _ = Read.objects.select_for_update().get_or_create(assignment=assignment)
-    if read.status == Read.Status.SUBMITTED:
-        raise ValidationError("This read is submitted; only a coordinator can reopen it.")
-    return read
-
-
-@transaction.atomic
-def read_draft_save(
-    *, assignment: Assignment, user: User, data: Mapping[str, Any], active_seconds: float = 0.0
-) -> Read:
-    """Save whatever the reader has entered so far and credit the active time since last save."""
-    read = _editable_read(assignment=assignment, user=user)
-    cleaned = _clean_scores(data, complete=False)
-    for name, value in cleaned.items():
-        setattr(read, name, value)
-    credit = _credit(active_seconds)
-    read.active_seconds += credit
-    read.save()
-    _audit(
-        study=assignment.study,
-        user=user,
-        action=AuditEvent.Action.DRAFT_SAVE,
-        assignment=assignment,
-        details={"active_seconds": round(credit, 3)},
-    )
-    return read
-
-
-@transaction.atomic
-def read_submit(
-    *, assignment: Assignment, user: User, data: Mapping[str, Any], active_seconds: float = 0.0
-) -> Read:
-    read = _editable_read(assignment=assignment, user=user)
-    cleaned = _clean_scores(data, complete=True)
-    for name, value in cleaned.items():
-        setattr(read, name, value)
-    credit = _credit(active_seconds)
-    read.active_seconds += credit
-    read.status = Read.Status.SUBMITTED
-    read.submitted_at = timezone.now()
-    read.save()
-    _audit(
-        study=assignment.study,
-        user=user,
-        action=AuditEvent.Action.SUBMIT,
-        assignment=assignment,
-        details={
-            "active_seconds": round(credit, 3),
-            "total_seconds": round(read.active_seconds, 3),
-        },
-    )
-    return read
-
-
-@transaction.atomic
-def read_reopen(*, read: Read, user: User, reason: str) -> Read:
-    """Let the reader change a submitted read again (coordinator only, audited with the reason)."""
-    _require_coordinator(user)
-    read = Read.objects.select_for_update().select_related("assignment__study").get(pk=read.pk)
-    study = read.assignment.study
-    if study.status != ReaderStudy.Status.OPEN:
-        raise ValidationError("Reads can only be reopened while the study is open.")
-    if read.status != Read.Status.SUBMITTED:
-        raise ValidationError("Only a submitted read can be reopened.")
-    reason = reason.strip()
-    if not reason:
-        raise ValidationError({"reason": ["Give the reason for reopening (it is audited)."]})
-    read.status = Read.Status.DRAFT
-    read.save(update_fields=["status", "updated_at"])
-    _audit(
-        study=study,
-        user=user,
-        action=AuditEvent.Action.REOPEN,
-        assignment=read.assignment,
-        details={"reason": reason[:500]},
-    )
-    return read
-
-
-def assignment_view_record(*, assignment: Assignment, user: User) -> AuditEvent:
-    return _audit(
-        study=assignment.study, user=user, action=AuditEvent.Action.VIEW, assignment=assignment
-    )
+__all__ = [
+    "MAX_ACTIVE_SECONDS_PER_SAVE",
+    "assignment_view_record",
+    "read_draft_save",
+    "read_reopen",
+    "read_submit",
+]
 
 
 # --- snapshots -----------------------------------------------------------------------------------
@@ -499,6 +391,17 @@ def _snapshot_payload(study: ReaderStudy) -> dict[str, Any]:
                 "side": read.side,
                 "likert": read.likert,
                 "comment": read.comment,
+                "mark": (
+                    None
+                    if read.mark_slice is None
+                    else {
+                        "x": read.mark_x,
+                        "y": read.mark_y,
+                        "z": read.mark_z,
+                        "slice": read.mark_slice,
+                        "diameter_mm": (read.mark_diameter or {}).get("mm"),
+                    }
+                ),
                 "active_seconds": round(read.active_seconds, 3),
                 "started_at": read.started_at.isoformat(),
                 "submitted_at": read.submitted_at.isoformat() if read.submitted_at else None,
@@ -513,6 +416,7 @@ def _snapshot_payload(study: ReaderStudy) -> dict[str, Any]:
             "seed": study.seed,
             "washout_days": study.washout_days,
             "arms": [arm.kind for arm in study.arms.order_by("index")],
+            "mark_required_from": study.mark_required_from,
         },
         "reads": rows,
     }

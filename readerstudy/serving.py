@@ -6,23 +6,32 @@ anything up by a stored UID or a case, so a reader cannot address another series
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import io
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import numpy as np
 from django.conf import settings
-from django.core.cache import cache
 from django.urls import reverse
 
+from readerstudy.display import (
+    PLANES,
+    DisplayGrid,
+    display_grid_get,
+    plane_positions,
+    plane_slice,
+    series_centre_lps,
+)
 from readerstudy.models import AssignmentSeries
-from registration.models import DicomInstance
+from registration.dicom_io import MR_IMAGE_STORAGE, US_IMAGE_STORAGE
 
-# A served instance is rebuilt from this whitelist (image pixel module, geometry, rescale and
-# window) plus the neutral identity below. Nothing else of the stored header reaches a reader:
-# no date, scanner, protocol, description or acquisition parameter could tell the arm or let a
-# reader pair the two arms of one patient.
+# A served instance carries exactly these attributes (image pixel module, the display geometry,
+# rescale and window), all written from the common display grid (readerstudy/display.py), plus
+# the neutral identity below. Nothing of the stored header reaches a reader: no date, scanner,
+# protocol, description, acquisition parameter or geometry could tell the arm or let a reader
+# pair the two arms of one patient.
 KEPT_KEYWORDS = (
     "SpecificCharacterSet",
     "SOPClassUID",
@@ -72,37 +81,99 @@ def neutral_identity(*, view: AssignmentSeries) -> dict[str, Any]:
     }
 
 
-def view_instance_get(*, view: AssignmentSeries, object_uid: str) -> DicomInstance:
-    """The stored instance behind a remapped SOP Instance UID of this view (DoesNotExist if none)."""
-    originals = [old for old, new in view.uid_map.items() if new == object_uid]
-    return DicomInstance.objects.get(series=view.series, sop_instance_uid__in=originals)
+def _slice_uid(view: AssignmentSeries, slice_index: int, plane: str = "axial") -> str:
+    # Keyed by the view's random series UID: unrelated between arms, stable between requests.
+    key = (
+        f"{view.series_uid}:{slice_index}"
+        if plane == "axial"
+        else f"{view.series_uid}:{plane}:{slice_index}"
+    )
+    digest = hmac.new(settings.SECRET_KEY.encode(), key.encode(), hashlib.sha256).digest()
+    return f"2.25.{int.from_bytes(digest[:16], 'big')}"
 
 
-def view_instance_bytes(*, view: AssignmentSeries, instance: DicomInstance) -> bytes:
-    """Part 10 bytes of ``instance`` as this view serves it: whitelisted, remapped, neutral."""
-    import pydicom
+def view_slice_uids(*, view: AssignmentSeries, plane: str = "axial") -> list[str]:
+    """The SOP Instance UIDs of this view's slices of ``plane``, in slice order."""
+    return [_slice_uid(view, k, plane) for k in range(PLANES[plane])]
+
+
+def view_planes(*, view: AssignmentSeries) -> tuple[str, ...]:
+    """The planes a view serves: reformats of the T2 only (the TRUS underlay is axial)."""
+    return tuple(PLANES) if view.role == AssignmentSeries.Role.PRIMARY else ("axial",)
+
+
+def view_slice_index(*, view: AssignmentSeries, object_uid: str) -> tuple[str, int]:
+    """(plane, slice) behind a SOP Instance UID of this view (LookupError if none)."""
+    for plane in view_planes(view=view):
+        uids = view_slice_uids(view=view, plane=plane)
+        if object_uid in uids:
+            return plane, uids.index(object_uid)
+    raise LookupError("no such instance in this view")
+
+
+def view_grid(*, view: AssignmentSeries) -> DisplayGrid:
+    """The view's series on the display grid, centred on the PRIMARY series' gland.
+
+    The fused arm's TRUS and registered T2 share a frame, so one centre keeps them aligned.
+    """
+    primary = view
+    if view.role != AssignmentSeries.Role.PRIMARY:
+        primary = view.assignment.views.select_related("series").get(
+            role=AssignmentSeries.Role.PRIMARY
+        )
+    centre = series_centre_lps(series=primary.series)
+    return display_grid_get(series=view.series, centre_lps=centre)
+
+
+def view_instance_bytes(*, view: AssignmentSeries, slice_index: int, plane: str = "axial") -> bytes:
+    """Part 10 bytes of one display slice of this view: the common geometry, remapped, neutral.
+
+    Built from nothing but the display grid: no stored header value can reach a reader.
+    """
     from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import PYDICOM_IMPLEMENTATION_UID
+    from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian
 
-    from registration.serving import dicom_instance_bytes
-
-    stored = pydicom.dcmread(io.BytesIO(dicom_instance_bytes(instance=instance)))
+    grid = view_grid(view=view)
+    cut = plane_slice(pixels=grid.pixels, plane=plane, index=slice_index)
+    mr = view.series.modality == "MR_T2"
     ds = Dataset()
-    for keyword in KEPT_KEYWORDS:
-        element = stored.data_element(keyword)
-        if element is not None:
-            ds[element.tag] = element
-    for keyword in REMAPPED_KEYWORDS:
-        value = str(stored.get(keyword, ""))
-        if value:
-            # A UID missing from the map would be served as stored: refuse instead.
-            setattr(ds, keyword, view.uid_map[value])
+    ds.SpecificCharacterSet = "ISO_IR 192"
+    ds.SOPClassUID = MR_IMAGE_STORAGE if mr else US_IMAGE_STORAGE
+    ds.SOPInstanceUID = _slice_uid(view, slice_index, plane)
+    ds.StudyInstanceUID = view.study_uid
+    ds.SeriesInstanceUID = view.series_uid
+    ds.FrameOfReferenceUID = view.uid_map[view.series.frame_of_reference_uid]
+    ds.Modality = "MR" if mr else "US"
+    ds.PatientIdentityRemoved = "YES"
+    ds.BurnedInAnnotation = "NO"
+    ds.SliceThickness = _ds(cut.thickness)
+    ds.SpacingBetweenSlices = _ds(cut.thickness)
+    ds.InstanceNumber = slice_index + 1
+    ds.ImagePositionPatient = [_ds(v) for v in cut.position]
+    ds.ImageOrientationPatient = [_ds(v) for v in cut.orientation]
+    normal = np.cross(cut.orientation[:3], cut.orientation[3:])
+    ds.SliceLocation = _ds(float(np.dot(cut.position, normal)))
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.Rows, ds.Columns = cut.pixels.shape
+    ds.PixelSpacing = [_ds(cut.spacing[0]), _ds(cut.spacing[1])]
+    ds.BitsAllocated = 16
+    ds.BitsStored = 16
+    ds.HighBit = 15
+    ds.PixelRepresentation = 0
+    ds.RescaleIntercept = "0"
+    ds.RescaleSlope = "1"
+    ds.RescaleType = "US"
+    auto = grid.presets[0]
+    ds.WindowCenter = _ds((auto["lower"] + auto["upper"]) / 2)
+    ds.WindowWidth = _ds(max(auto["upper"] - auto["lower"], 1.0))
+    ds.PixelData = cut.pixels.astype("<u2").tobytes()
     for keyword, value in neutral_identity(view=view).items():
         setattr(ds, keyword, value)
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = ds.SOPClassUID
     meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    meta.TransferSyntaxUID = stored.file_meta.TransferSyntaxUID
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
     meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
     ds.file_meta = meta
     out = io.BytesIO()
@@ -110,60 +181,37 @@ def view_instance_bytes(*, view: AssignmentSeries, instance: DicomInstance) -> b
     return out.getvalue()
 
 
-def _window_presets(view: AssignmentSeries) -> list[dict[str, Any]]:
-    """MR has no fixed units, so presets come from the volume's own intensity percentiles."""
-    # Keyed by the stored volume's checksum: the same series opened by many readers is read once.
-    key = f"readerstudy:presets:{view.series_id}:{view.series.nifti_sha256}"
-    cached = cache.get(key)
-    if cached is None:
-        cached = _percentile_presets(view)
-        cache.set(key, cached, timeout=24 * 3600)
-    return list(cached)
+def _ds(value: float) -> str:
+    return f"{float(value):.6g}"
 
 
-def _percentile_presets(view: AssignmentSeries) -> list[dict[str, Any]]:
-    import nibabel as nib
-
-    path = Path(settings.MEDIA_ROOT) / view.series.nifti_path
-    data = np.asarray(nib.load(str(path)).dataobj, dtype=np.float32)  # type: ignore[attr-defined]
-    # Background air dominates MR volumes; percentiles over the non-zero voxels track the anatomy.
-    values = data[np.isfinite(data)]
-    foreground = values[values > values.min()] if values.size else values
-    if foreground.size == 0:
-        foreground = np.array([0.0, 1.0], dtype=np.float32)
-    presets = []
-    for name, low, high in (
-        ("Auto (1–99 %)", 1.0, 99.0),
-        ("Wide (0.1–99.9 %)", 0.1, 99.9),
-        ("Contrast (10–95 %)", 10.0, 95.0),
-    ):
-        lo, hi = (float(v) for v in np.percentile(foreground, [low, high]))
-        if hi <= lo:
-            hi = lo + 1.0
-        presets.append(
-            {"name": name, "lower": round(lo, 3), "upper": round(hi, 3)},
-        )
-    return presets
-
-
-def view_manifest(*, view: AssignmentSeries) -> dict[str, Any]:
+def _image_ids(view: AssignmentSeries, plane: str) -> list[str]:
     wado = reverse("readerstudy:wado")
     image_ids = []
-    for instance in view.series.instances.order_by("instance_number"):
+    for uid in view_slice_uids(view=view, plane=plane):
         query = urlencode(
             {
                 "requestType": "WADO",
                 "studyUID": view.study_uid,
                 "seriesUID": view.series_uid,
-                "objectUID": view.uid_map[instance.sop_instance_uid],
+                "objectUID": uid,
                 "contentType": "application/dicom",
             }
         )
         image_ids.append(f"wadouri:{wado}?{query}")
+    return image_ids
+
+
+def view_manifest(*, view: AssignmentSeries) -> dict[str, Any]:
+    """The view's axial image ids (``imageIds``), its reformats (``planes``) and W/L presets."""
     return {
         "seriesUID": view.series_uid,
         "role": view.role,
         "modality": "MR" if view.series.modality == "MR_T2" else "US",
-        "imageIds": image_ids,
-        "presets": _window_presets(view),
+        "imageIds": _image_ids(view, "axial"),
+        "planes": {
+            plane: _image_ids(view, plane) for plane in view_planes(view=view) if plane != "axial"
+        },
+        "positions": plane_positions(),
+        "presets": view_grid(view=view).presets,
     }

@@ -26,6 +26,7 @@ urlpatterns = [
     path("reading/", views.worklist_home_view, name="worklist-home"),
     path("reading/case/<str:token>/", views.viewer_view, name="viewer"),
     path("reading/case/<str:token>/draft/", views.read_draft_view, name="read-draft"),
+    path("reading/case/<str:token>/preview.png", views.viewer_preview_view, name="viewer-preview"),
     path("reading/case/<str:token>/submit/", views.read_submit_view, name="read-submit"),
     path(
         "reading/series/<str:token>/manifest.json",

@@ -30,10 +30,10 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.models import User
 from accounts.permissions import user_is_coordinator, user_is_reader
 from readerstudy import selectors, services
+from readerstudy.display import SLICES
 from readerstudy.forms import ReopenForm, StudyCreateForm
 from readerstudy.models import Assignment, AssignmentSeries, Read, ReaderStudy
-from readerstudy.serving import view_instance_bytes, view_instance_get, view_manifest
-from registration.models import DicomInstance
+from readerstudy.serving import view_instance_bytes, view_manifest, view_slice_index
 
 View = Callable[..., HttpResponse]
 
@@ -97,6 +97,7 @@ def study_create_view(request: HttpRequest) -> HttpResponse:
                 seed=data["seed"],
                 reference_standard=data["reference_standard"],
                 model_key=data["model_key"] or "",
+                mark_required_from=data["mark_required_from"],
             )
         except ValidationError as exc:
             for field, msgs in _errors(exc).items():
@@ -257,10 +258,25 @@ def viewer_view(request: HttpRequest, token: str) -> HttpResponse:
         "submitUrl": reverse("readerstudy:read-submit", args=[assignment.token]),
         "worklistUrl": reverse("readerstudy:worklist-home"),
         "readOnly": bool(read and read.status == Read.Status.SUBMITTED),
+        "markRequiredFrom": assignment.study.mark_required_from,
+        "mark": (
+            {
+                "x": read.mark_x,
+                "y": read.mark_y,
+                "z": read.mark_z,
+                "slice": read.mark_slice,
+                "diameter": read.mark_diameter,
+            }
+            if read and read.mark_slice is not None
+            else None
+        ),
     }
     context = {
         "assignment": assignment,
         "read": read,
+        # The slice the viewer opens on (a saved view state may move it; the page then hides
+        # the preview): where the lesion was marked, else the middle.
+        "first_slice": config["mark"]["slice"] if config["mark"] else SLICES // 2,
         "number": done + 1 if not config["readOnly"] else assignment.position,
         "total": total,
         "config": config,
@@ -335,6 +351,23 @@ def series_manifest_view(request: HttpRequest, token: str) -> HttpResponse:
 
 @require_GET
 @reader_required
+def viewer_preview_view(request: HttpRequest, token: str) -> HttpResponse:
+    """The first slice as a PNG, on screen while the viewer loads (readerstudy/preview.py)."""
+    from readerstudy.preview import assignment_preview_png
+
+    assignment = _assignment_or_404(request, token)
+    try:
+        slice_index = int(request.GET.get("slice", SLICES // 2))
+        payload = assignment_preview_png(assignment=assignment, slice_index=slice_index)
+    except (ValueError, IndexError):
+        raise Http404("not found") from None
+    response = HttpResponse(payload, content_type="image/png")
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+@require_GET
+@reader_required
 def wado_view(request: HttpRequest) -> HttpResponse:
     """WADO-URI (PS3.18 §9 style) restricted to the reader's own remapped UIDs."""
     params = request.GET
@@ -349,10 +382,10 @@ def wado_view(request: HttpRequest) -> HttpResponse:
         )
         if params.get("studyUID") != view.study_uid:
             raise Http404("not found")
-        instance = view_instance_get(view=view, object_uid=params.get("objectUID", ""))
-    except (AssignmentSeries.DoesNotExist, DicomInstance.DoesNotExist):
+        plane, slice_index = view_slice_index(view=view, object_uid=params.get("objectUID", ""))
+    except (AssignmentSeries.DoesNotExist, LookupError):
         raise Http404("not found") from None
-    payload = view_instance_bytes(view=view, instance=instance)
+    payload = view_instance_bytes(view=view, slice_index=slice_index, plane=plane)
     response = HttpResponse(payload, content_type="application/dicom")
     # Private: the bytes carry this reader's UIDs; cacheable so scrolling back never refetches.
     response["Cache-Control"] = "private, max-age=3600"

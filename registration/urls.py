@@ -20,3 +20,8 @@ urlpatterns: list = [
 from registration.job_views import job_urlpatterns  # noqa: E402
 
 urlpatterns += job_urlpatterns
+
+# Reference standard of a cohort's cases (issue 12): coordinators fill it in without the admin.
+from registration.reference_views import reference_urlpatterns  # noqa: E402
+
+urlpatterns += reference_urlpatterns

@@ -29,6 +29,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
 
 from readerstudy import services
 from readerstudy.models import Assignment, Read, ReaderStudy
+from readerstudy.serving import view_slice_uids
 from registration.models import Case, Cohort, ImportRun, RegistrationJob
 from tests.readerstudy.builders import case_with_series, complete
 
@@ -54,6 +55,7 @@ ROUTES: dict[str, tuple[str, str | None, str | None]] = {
     "registration:cohort-list": (COORD, None, None),
     "registration:cohort-upload": (COORD, None, None),
     "registration:cohort-detail": (COORD, "cohort", None),
+    "registration:cohort-reference": (COORD, "cohort", None),
     "registration:import-detail": (COORD, "import", None),
     "registration:case-detail": (COORD, "case", None),
     "registration:case-delete": (COORD, "case", None),
@@ -114,6 +116,7 @@ ROUTES: dict[str, tuple[str, str | None, str | None]] = {
     "readerstudy:worklist-home": (READER, None, None),
     "readerstudy:viewer": (READER, None, "assignment"),
     "readerstudy:read-draft": (READER, None, "assignment"),
+    "readerstudy:viewer-preview": (READER, None, "assignment"),
     "readerstudy:read-submit": (READER, None, "assignment"),
     "readerstudy:series-manifest": (READER, None, "view"),
     "readerstudy:wado": (READER, None, None),
@@ -201,7 +204,7 @@ def world(coordinator, junior, senior) -> dict[str, Any]:  # noqa: ANN001
     view = mine.views.get(role="primary")
     series = case.series.filter(kind="original", modality="MR_T2").get()
     instance = series.instances.first()
-    remapped = view.uid_map[view.series.instances.first().sop_instance_uid]
+    remapped = view_slice_uids(view=view)[0]
     return {
         "cohort": cohort,
         "case": case,

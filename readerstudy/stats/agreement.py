@@ -159,8 +159,9 @@ def cohen_kappa(
         return KappaResult(
             kappa=kappa,
             se=se,
-            ci_low=kappa - z * se,
-            ci_high=kappa + z * se,
+            # Kappa lies in [-1, 1]: a Wald interval reaching past it is clipped (NaN stays NaN).
+            ci_low=max(-1.0, kappa - z * se) if kappa == kappa else nan,
+            ci_high=min(1.0, kappa + z * se) if kappa == kappa else nan,
             confidence=confidence,
             observed_agreement=po,
             expected_agreement=pe,

@@ -24,3 +24,11 @@ def job_method_select() -> dict[str, object]:
     from registration.jobs import METHODS
 
     return {"methods": METHODS, "default": settings.MRITRUS_REGISTRATION_METHOD}
+
+
+@register.filter
+def metric_rows(metrics: dict[str, object] | None) -> list[tuple[str, str]]:
+    """A job's metrics in words and units, for the case and job pages."""
+    from registration.metric_names import metric_rows as rows
+
+    return rows(metrics)

@@ -9,8 +9,22 @@ const manifestsPromise = Promise.all([
   config.underlay ? fetchManifest(config.underlay) : Promise.resolve(null),
 ]);
 manifestsPromise.catch(() => {}); // handled in start(); avoids an early unhandled-rejection report
-const { core, tools, dicomImageLoader } = await import("../vendor/cornerstone.js");
+// Our small modules load in parallel with the bundle, not after it.
+const [{ core, tools, dicomImageLoader }, { attachOverlay }, { attachMark }, { attachState, attachCine, attachHelp, attachKeys }, { attachLayouts, resizeWhenIdle }] = await Promise.all([
+  import("../vendor/cornerstone.js"),
+  import("./viewer_overlay.js"),
+  import("./viewer_mark.js"),
+  import("./viewer_extras.js"),
+  import("./viewer_layout.js"),
+]);
 const statusEl = document.getElementById("viewport-status");
+// A PNG of the first slice, on screen while Cornerstone loads (readerstudy/preview.py).
+const previewEl = document.getElementById("viewport-preview");
+function previewShownMs() {
+  if (!previewEl.isConnected || !previewEl.complete || !previewEl.naturalWidth) return null;
+  const entry = performance.getEntriesByName(previewEl.src)[0];
+  return entry ? Math.round(entry.responseEnd) : null;
+}
 const sliceEl = document.getElementById("slice-counter");
 const presetEl = document.getElementById("wl-preset");
 const form = document.getElementById("read-form");
@@ -59,6 +73,7 @@ function formData() {
     side: fd.get("side") || "",
     likert: fd.get("likert") || null,
     comment: fd.get("comment") || "",
+    mark: state.mark ? state.mark.value() : null,
   };
 }
 
@@ -83,10 +98,25 @@ async function post(url, body, { keepalive = false } = {}) {
   return { ok: response.ok, status: response.status, data };
 }
 
+// The server writes its messages for people ("Choose a PI-RADS score."): shown as they are.
 function showErrors(errors) {
-  errorsEl.textContent = Object.entries(errors || {})
-    .map(([k, v]) => (k === "__all__" ? v.join(" ") : `${k}: ${v.join(" ")}`))
-    .join(" · ");
+  errorsEl.textContent = Object.values(errors || {})
+    .map((v) => v.join(" "))
+    .join(" ");
+}
+
+// What a submit would still miss, in words, before asking the server (which checks again).
+const REQUIRED = [
+  ["pirads", "a PI-RADS score (keys 1–5)"],
+  ["zone", "the zone (P / T / N)"],
+  ["side", "the side (L / R / B / 0)"],
+  ["likert", "your confidence (Shift + 1–7)"],
+];
+function missingFields() {
+  const data = formData();
+  const missing = REQUIRED.filter(([name]) => !data[name]).map(([name, words]) => ({ name, words }));
+  if (state.mark && state.mark.missing()) missing.push({ name: "mark-fieldset", words: state.mark.missing() });
+  return missing;
 }
 
 let submitted = false;
@@ -126,6 +156,13 @@ function scheduleSave() {
 
 async function submitRead() {
   if (config.readOnly) return;
+  const missing = missingFields();
+  if (missing.length) {
+    errorsEl.textContent = `Still missing: ${missing.map((m) => m.words).join(", ")}.`;
+    const first = document.getElementById(missing[0].name);
+    if (first) first.scrollIntoView({ block: "nearest" });
+    return;
+  }
   clearTimeout(saveTimer);
   if (inFlight) await inFlight.catch(() => {});
   const seconds = takeActiveSeconds();
@@ -172,9 +209,24 @@ function pick(name, value) {
 }
 
 // --- viewer ----------------------------------------------------------------------------------
+// Slice position in mm along the slice normal (served relative to the gland centre, the same
+// in every arm), from the image's own geometry.
+function slicePositionMm() {
+  const plane = core.metaData.get("imagePlaneModule", state.primary.getCurrentImageId());
+  if (!plane || !plane.imagePositionPatient || !plane.rowCosines) return null;
+  const r = plane.rowCosines;
+  const c = plane.columnCosines;
+  const n = [r[1] * c[2] - r[2] * c[1], r[2] * c[0] - r[0] * c[2], r[0] * c[1] - r[1] * c[0]];
+  const p = plane.imagePositionPatient;
+  return p[0] * n[0] + p[1] * n[1] + p[2] * n[2];
+}
+
 function updateSliceCounter() {
   if (!state.primary) return;
-  sliceEl.textContent = `Slice ${state.primary.getCurrentImageIdIndex() + 1} / ${state.total}`;
+  const mm = slicePositionMm();
+  const where = mm === null ? "" : ` · ${mm >= 0 ? "+" : ""}${mm.toFixed(1)} mm`;
+  sliceEl.textContent = `Slice ${state.primary.getCurrentImageIdIndex() + 1} / ${state.total}${where}`;
+  state.slicePositionMm = mm;
 }
 
 function applyPreset(index) {
@@ -193,12 +245,17 @@ function resetView() {
 }
 
 function syncUnderlay() {
-  // Registered T2 and TRUS share the TRUS grid, so the same slice index and camera line up.
-  if (!state.underlay || !state.primary) return;
-  const index = state.primary.getCurrentImageIdIndex();
-  if (state.underlay.getCurrentImageIdIndex() !== index) state.underlay.setImageIdIndex(index);
-  state.underlay.setCamera(state.primary.getCamera());
-  state.underlay.render();
+  // Registered T2 and TRUS share one display grid, so the same slice index and camera line up.
+  if (!state.underlay || !state.primary || state.syncing) return;
+  state.syncing = true;
+  try {
+    const index = state.primary.getCurrentImageIdIndex();
+    if (state.underlay.getCurrentImageIdIndex() !== index) state.underlay.setImageIdIndex(index);
+    state.underlay.setCamera(state.primary.getCamera());
+    state.underlay.render();
+  } finally {
+    state.syncing = false;
+  }
 }
 
 function scrollBy(delta) {
@@ -248,13 +305,23 @@ async function start() {
   group.setToolActive(StackScrollTool.toolName, { bindings: [{ mouseButton: MB.Wheel }] });
   group.addViewport("primary", "mritrus-reader");
 
-  const middle = Math.floor(state.total / 2);
+  // After a reload: where the reader was; else where the lesion was marked; else the middle.
+  state.view = attachState({ viewport: primary, Events, opacity: document.getElementById("opacity") });
+  const savedSlice = state.view.saved ? state.view.saved.slice : null;
+  // The server's preview shows the default first slice: not what a restored view will show.
+  if (Number.isInteger(savedSlice) && String(savedSlice) !== previewEl.dataset.slice) previewEl.remove();
+  const middle = Number.isInteger(savedSlice) && savedSlice < state.total ? savedSlice : config.mark ? config.mark.slice : Math.floor(state.total / 2);
   const element = primary.element;
   element.addEventListener(Events.STACK_NEW_IMAGE, () => {
     updateSliceCounter();
     syncUnderlay();
+    if (state.mark) state.mark.draw();
   });
-  element.addEventListener(Events.CAMERA_MODIFIED, syncUnderlay);
+  element.addEventListener(Events.CAMERA_MODIFIED, () => {
+    syncUnderlay();
+    if (state.overlay) state.overlay.update();
+    if (state.mark) state.mark.draw();
+  });
   element.addEventListener("contextmenu", (e) => e.preventDefault());
 
   if (underlayManifest) {
@@ -276,9 +343,19 @@ async function start() {
   state.timings.viewportsReady = Math.round(performance.now());
   await primary.setStack(primaryManifest.imageIds, middle);
   applyPreset(0);
+  state.restored = state.view.restore();
   syncUnderlay();
   updateSliceCounter();
+  state.cine = attachCine({ viewport: primary, total: state.total, button: document.getElementById("btn-cine") });
+  const frame = document.getElementById("frame-primary");
+  state.overlay = attachOverlay({ viewport: primary, container: frame, prefix: "primary" });
+  state.overlay.update();
+  state.mark = attachMark({ viewport: primary, container: frame, config, form, onChange: scheduleSave });
+  state.mark.draw();
+  state.layout = await attachLayouts({ state, core, engine, group, primary, manifest: primaryManifest, Events });
   statusEl.hidden = true;
+  state.timings.preview = previewShownMs();
+  previewEl.remove();
   state.ready = true;
   // Milliseconds from navigation start to the first rendered image (read by bench/).
   state.firstImageMs = Math.round(performance.now());
@@ -287,45 +364,32 @@ async function start() {
   for (const imageId of primaryManifest.imageIds) core.imageLoader.loadAndCacheImage(imageId).catch(() => {});
   if (underlayManifest) for (const imageId of underlayManifest.imageIds) core.imageLoader.loadAndCacheImage(imageId).catch(() => {});
 
-  window.addEventListener("resize", () => {
-    engine.resize(true, true);
+  window.addEventListener("resize", async () => {
+    await resizeWhenIdle(engine);
     syncUnderlay();
+    if (state.overlay) state.overlay.update();
+    if (state.mark) state.mark.draw();
+    if (state.mpr) state.mpr.draw();
   });
 }
 
 document.getElementById("btn-reset").addEventListener("click", resetView);
+const help = attachHelp({ dialog: document.getElementById("shortcuts"), button: document.getElementById("btn-help") });
 
-document.addEventListener("keydown", (e) => {
-  const typing = e.target instanceof HTMLTextAreaElement || (e.target instanceof HTMLInputElement && e.target.type !== "radio" && e.target.type !== "range");
-  if (e.ctrlKey && e.key === "Enter") {
-    e.preventDefault();
-    submitRead();
-    return;
-  }
-  if (typing || e.ctrlKey || e.metaKey || e.altKey) return;
-  const digit = /^Digit([0-9])$/.exec(e.code)?.[1];
-  if (e.key === "ArrowUp" || e.key === "ArrowLeft") {
-    e.preventDefault();
-    scrollBy(-1);
-  } else if (e.key === "ArrowDown" || e.key === "ArrowRight") {
-    e.preventDefault();
-    scrollBy(1);
-  } else if (e.key === "Escape") {
-    resetView();
-  } else if (digit && e.shiftKey && digit >= "1" && digit <= "7") {
-    pick("likert", digit);
-  } else if (digit && !e.shiftKey && digit >= "1" && digit <= "5") {
-    pick("pirads", digit);
-  } else if (digit === "0") {
-    pick("side", "none");
-  } else {
-    const key = e.key.toLowerCase();
-    const map = { p: ["zone", "pz"], t: ["zone", "tz"], n: ["zone", "none"], l: ["side", "left"], r: ["side", "right"], b: ["side", "bilateral"] };
-    if (map[key]) pick(...map[key]);
-  }
+attachKeys({
+  submit: submitRead,
+  scroll: scrollBy,
+  reset: resetView,
+  pick,
+  help: () => help.toggle(),
+  layout: () => state.layout && state.layout.next(),
+  cine: () => state.cine && state.cine.toggle(),
+  mark: () => state.mark && state.mark.toggle(),
+  measure: () => state.mark && state.mark.measure(),
 });
 
 start().catch((error) => {
+  previewEl.remove();
   state.error = String(error);
   statusEl.hidden = false;
   statusEl.textContent = `The images could not be loaded: ${error.message || error}`;

@@ -93,7 +93,8 @@ def test_coordinator_snapshots_sees_figures_and_downloads(
     assert page.locator("#figure-roc svg path").count() > 10
 
     tables = page.locator("table.analysis-table")
-    assert tables.count() == 5
+    assert tables.count() == 6
+    assert "Reads with a mark" in page.inner_text("#table-localisation")
     assert "AUC [95% CI]" in page.inner_text("#table-per-reader-arm")
     assert "DeLong" in page.inner_text("#table-tests")
     assert "R3" in page.inner_text("#missing-data")

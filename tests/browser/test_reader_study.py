@@ -19,6 +19,7 @@ from PIL import Image
 from accounts.factories import UserFactory
 from readerstudy import services
 from readerstudy.models import Assignment, Read
+from readerstudy.serving import view_slice_uids
 from registration.models import Cohort
 from tests.browser.conftest import login, wait_js
 from tests.readerstudy.builders import case_with_series, complete, prostatex_t2
@@ -117,7 +118,23 @@ def test_reader_reads_a_real_t2_and_submits(page, live_server, study, screenshot
     base = pixels(page)
     assert base.var() > 100, base.var()
     counter = page.text_content("#slice-counter")
-    assert re.fullmatch(r"Slice \d+ / 19", counter), counter
+    assert re.fullmatch(r"Slice \d+ / 40 · [-+]?\d+(\.\d)? mm", counter), counter
+
+    # orientation markers of the real, oblique ProstateX T2 (served on the axial display grid):
+    # radiological convention, the patient's right on the screen's left, anterior at the top
+    markers = {
+        side: page.text_content(f"#primary-marker-{side}")
+        for side in ("left", "right", "top", "bottom")
+    }
+    assert markers == {"left": "R", "right": "L", "top": "A", "bottom": "P"}, markers
+    bar = page.locator("#primary-scale-bar")
+    assert re.fullmatch(r"\d+ mm", bar.text_content())
+    mm, px = float(bar.get_attribute("data-mm")), float(bar.get_attribute("data-px"))
+    canvas_px = page.evaluate("window.mritrusViewer.primary.canvas.clientWidth")
+    # 256 pixels of 0.5 mm fill the shorter side of the canvas at zoom 1
+    box = page.locator("#viewport-primary").bounding_box()
+    expected = 128.0 / min(box["width"], box["height"])
+    assert mm / px == pytest.approx(expected, rel=0.05), (mm, px, canvas_px)
 
     # scrolling: arrow key and mouse wheel both move the slice and change the pixels
     page.keyboard.press("ArrowDown")
@@ -179,10 +196,9 @@ def test_reader_reads_a_real_t2_and_submits(page, live_server, study, screenshot
     # another reader's image URL is a 404 for this reader; their own is served
     other = Assignment.objects.filter(study=study, reader__user__username="b_junior2").first()
     view = other.views.get(role="primary")
-    instance = view.series.instances.first()
     url = reverse("readerstudy:wado") + (
         f"?requestType=WADO&studyUID={view.study_uid}&seriesUID={view.series_uid}"
-        f"&objectUID={view.uid_map[instance.sop_instance_uid]}&contentType=application/dicom"
+        f"&objectUID={view_slice_uids(view=view)[0]}&contentType=application/dicom"
     )
     assert not page.console_errors, page.console_errors
     assert page.request.get(f"{live_server.url}{url}").status == 404
@@ -221,7 +237,8 @@ def test_fused_arm_opacity_slider_changes_pixels(page, live_server, study, scree
     page.dispatch_event("#opacity", "input")
     page.wait_for_timeout(200)
     clear = _png(page, "#viewport-stack")
-    assert np.abs(opaque - clear).mean() > 2.0
+    # the SYNTHETIC fused pair covers ~16 mm of the 128 mm display grid: count changed pixels
+    assert (np.abs(opaque - clear) > 10).sum() > 500
     page.fill("#opacity", "50")
     page.dispatch_event("#opacity", "input")
     # slices stay synchronised while scrolling the fused pair

@@ -101,7 +101,8 @@ def test_finished_job_shows_qc_and_metrics(client_for, coordinator, junior, case
     job = _finished_job(case)
     c = client_for(coordinator)
     page = c.get(f"/jobs/{job.pk}/")
-    assert b"qc/checkerboard.png" in page.content and b"dsc_after" in page.content
+    assert b"qc/checkerboard.png" in page.content
+    assert b"Gland Dice after registration" in page.content
     assert b"Synthetic" in page.content
     for name in ("checkerboard", "contours"):
         r = c.get(f"/jobs/{job.pk}/qc/{name}.png")

@@ -136,6 +136,7 @@ def test_workbook_has_one_sheet_per_table_and_names_the_snapshot(frozen) -> None
         "Kappa",
         "MRMC",
         "Lesion side",
+        "Localisation",
         "Missing data",
         "Reads",
     ]

@@ -23,6 +23,7 @@ from readerstudy.models import (
     ReaderStudy,
     Snapshot,
 )
+from readerstudy.serving import view_slice_uids
 from tests.readerstudy.builders import complete
 
 pytestmark = pytest.mark.django_db
@@ -147,7 +148,12 @@ def test_two_arms_of_one_patient_share_no_uid_or_code(open_study, junior):
         by_case.setdefault(a.case_id, []).append(a)
     for items in by_case.values():
         assert len({a.reading_code for a in items}) == len(items) == 3
-        uid_sets = [set().union(*(set(v.uid_map.values()) for v in a.views.all())) for a in items]
+        uid_sets = [
+            set().union(
+                *(set(v.uid_map.values()) | set(view_slice_uids(view=v)) for v in a.views.all())
+            )
+            for a in items
+        ]
         stored = set().union(*(set(v.uid_map) for a in items for v in a.views.all()))
         for i, left in enumerate(uid_sets):
             assert not (left & stored)

@@ -182,3 +182,12 @@ def test_fleiss_two_raters_is_scotts_pi():
 def test_fleiss_single_category_is_undefined():
     res = fleiss_kappa(np.full((5, 3), 2.0))
     assert not res.defined and res.reason
+
+
+def test_kappa_confidence_interval_is_clipped_to_minus_one_one():
+    # 8 pairs, one disagreement: kappa 0.75 with a Wald interval reaching past 1 unclipped.
+    a = [1, 2, 2, 2, 1, 1, 2, 2]
+    b = [1, 2, 2, 2, 1, 2, 2, 2]
+    result = cohen_kappa(a, b)
+    assert result.kappa + 1.96 * result.se > 1.0  # the premise: the raw interval overshoots
+    assert -1.0 <= result.ci_low <= result.kappa <= result.ci_high == 1.0

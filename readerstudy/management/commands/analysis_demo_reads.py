@@ -27,13 +27,27 @@ def simulated_read(*, reference_pirads: int | None, level: str, arm: str, rng: A
     pirads = int(np.clip(np.round(3 + latent / 1.5), 1, 5))
     likert = int(np.clip(np.round(4 + 2 * boost + 0.5 * (skill - 1) + rng.normal(0.0, 1.2)), 1, 7))
     suspicious = pirads >= 3
-    return {
+    side = str(rng.choice(["left", "right"])) if suspicious else "none"
+    read = {
         "pirads": pirads,
         "likert": likert,
         "zone": str(rng.choice(["pz", "tz"])) if suspicious else "none",
-        "side": str(rng.choice(["left", "right", "bilateral"])) if suspicious else "none",
+        "side": side,
         "comment": "SYNTHETIC demo read",
     }
+    if suspicious:
+        # A made-up mark on the stated side, near the gland centre (display mm, +x = left).
+        from readerstudy.display import SLICES, display_offset
+
+        k = int(np.clip(SLICES // 2 + rng.normal(0, 3), 0, SLICES - 1))
+        x = (1 if side == "left" else -1) * float(rng.uniform(5, 20))
+        read["mark"] = {
+            "x": round(x, 2),
+            "y": round(float(rng.normal(0, 8)), 2),
+            "z": float(display_offset(slice_index=k)[2]),
+            "slice": k,
+        }
+    return read
 
 
 class Command(BaseCommand):
