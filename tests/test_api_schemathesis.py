@@ -78,8 +78,13 @@ def test_api_conforms_to_its_schema(live_server, api_data, tmp_path) -> None:  #
         str(tmp_path),
         "--no-color",
     ]
-    out = subprocess.run(
-        command, capture_output=True, text=True, timeout=MAX_TIME_S + 120, check=False
+    out = subprocess.run(  # in tmp_path: schemathesis keeps a cache in its working folder
+        command,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=MAX_TIME_S + 120,
+        check=False,
     )
     summary = out.stdout[-6000:]
     print(summary)
