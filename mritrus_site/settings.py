@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "accounts",
     "registration",
     "readerstudy",
+    "dicomweb",
 ]
 
 MIDDLEWARE = [

@@ -15,4 +15,5 @@ urlpatterns = [
     path("api/auth/token/", account_views.TokenCreateView.as_view(), name="api-token"),
     path("", include("registration.urls")),
     path("", include("readerstudy.urls")),
+    path("dicomweb/", include("dicomweb.urls")),
 ]
