@@ -33,7 +33,9 @@ def test_studies_are_the_stored_studies_with_pseudonyms(cohort, coordinator, cli
     assert patients == {"SYN01", "SYN02"}
     first = studies[0]
     assert first["00100010"]["vr"] == "PN" and values(first, "00100010")[0]["Alphabetic"]
-    assert values(first, "00201208") and values(first, "00081190")[0].startswith("http://testserver/")
+    assert values(first, "00201208") and values(first, "00081190")[0].startswith(
+        "http://testserver/"
+    )
     # every cohort at the root, one cohort under /cohorts/<id>/
     assert len(c.get(f"{ROOT}/studies", **JSON).json()) == len(studies) + 1
 
