@@ -16,6 +16,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import authenticate, get_user_model
 from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import CsrfViewMiddleware
@@ -98,6 +99,22 @@ def _csrf_refusal(request: HttpRequest) -> HttpResponse | None:
     return check.process_view(request, _no_view, (), {})
 
 
+def _cors(request: HttpRequest, response: HttpResponse, methods: tuple[str, ...]) -> HttpResponse:
+    """CORS for a viewer served from another origin (OHIF), only for the configured origins."""
+    origin = request.META.get("HTTP_ORIGIN", "")
+    if origin and origin in settings.MRITRUS_DICOMWEB_CORS_ORIGINS:
+        response["Access-Control-Allow-Origin"] = origin
+        response["Access-Control-Allow-Credentials"] = "true"
+        response["Access-Control-Allow-Methods"] = ", ".join((*methods, "OPTIONS"))
+        response["Access-Control-Allow-Headers"] = (
+            "Authorization, Accept, Content-Type, If-None-Match"
+        )
+        response["Access-Control-Expose-Headers"] = "Warning, ETag, Content-Type, Content-Length"
+        response["Access-Control-Max-Age"] = "600"
+        response["Vary"] = "Origin"
+    return response
+
+
 def dicomweb_view(*, methods: tuple[str, ...]) -> Callable[[Callable[..., HttpResponse]], Any]:
     """Authenticate (401), authorise coordinators and admins (403), then the method (405)."""
 
@@ -105,6 +122,12 @@ def dicomweb_view(*, methods: tuple[str, ...]) -> Callable[[Callable[..., HttpRe
         @csrf_exempt
         @wraps(view)
         def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if request.method == "OPTIONS" and request.META.get("HTTP_ORIGIN"):
+                # A CORS preflight carries no credentials; it learns only what is allowed.
+                return _cors(request, HttpResponse(status=204), methods)
+            return _cors(request, _checked(request, *args, **kwargs), methods)
+
+        def _checked(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             user, from_session = request_user(request)
             if user is None:
                 return _text(401, "authentication required (session, API token or HTTP Basic)")

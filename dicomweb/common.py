@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 
 from .selectors import Scope, cohort_exists
@@ -24,7 +25,14 @@ def root_path(request: HttpRequest, cohort: int | None) -> str:
 
 
 def root_url(request: HttpRequest, cohort: int | None) -> str:
-    """Absolute base URL of the service the client called (for RetrieveURL, BulkDataURI)."""
+    """Absolute base URL of the service the client called (for RetrieveURL, BulkDataURI).
+
+    From the Host header unless MRITRUS_PUBLIC_URL is set: some clients send a Host without the
+    port (dicomweb-client does), and a proxy may hide the public address.
+    """
+    public = str(getattr(settings, "MRITRUS_PUBLIC_URL", "") or "").rstrip("/")
+    if public:
+        return public + root_path(request, cohort)
     return request.build_absolute_uri(root_path(request, cohort))
 
 

@@ -143,6 +143,12 @@ MRITRUS_IMPORT_MAX_FILES = int(os.environ.get("MRITRUS_IMPORT_MAX_FILES", 20000)
 # Pseudonymisation: a per-install secret so remapped UIDs and shifted dates cannot be reversed.
 MRITRUS_DEID_SALT = os.environ.get("MRITRUS_DEID_SALT", SECRET_KEY)
 
+# DICOMweb (/dicomweb/): origins allowed to call it from a browser (an OHIF viewer served elsewhere).
+MRITRUS_DICOMWEB_CORS_ORIGINS = env_list("MRITRUS_DICOMWEB_CORS_ORIGINS", "")
+# The platform's public address (e.g. https://mritrus.example.org) for the absolute URLs DICOMweb
+# returns (RetrieveURL, BulkDataURI); empty: taken from each request's Host header.
+MRITRUS_PUBLIC_URL = os.environ.get("MRITRUS_PUBLIC_URL", "")
+
 # Background tasks (django.tasks API). Job state lives in registration.RegistrationJob.
 MRITRUS_TASKS_BACKEND = os.environ.get("MRITRUS_TASKS_BACKEND", "db")
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
