@@ -19,6 +19,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import authenticate, get_user_model
 from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
 
@@ -99,7 +100,9 @@ def _csrf_refusal(request: HttpRequest) -> HttpResponse | None:
     return check.process_view(request, _no_view, (), {})
 
 
-def _cors(request: HttpRequest, response: HttpResponse, methods: tuple[str, ...]) -> HttpResponse:
+def _cors(
+    request: HttpRequest, response: HttpResponseBase, methods: tuple[str, ...]
+) -> HttpResponseBase:
     """CORS for a viewer served from another origin (OHIF), only for the configured origins."""
     origin = request.META.get("HTTP_ORIGIN", "")
     if origin and origin in settings.MRITRUS_DICOMWEB_CORS_ORIGINS:
@@ -115,19 +118,19 @@ def _cors(request: HttpRequest, response: HttpResponse, methods: tuple[str, ...]
     return response
 
 
-def dicomweb_view(*, methods: tuple[str, ...]) -> Callable[[Callable[..., HttpResponse]], Any]:
+def dicomweb_view(*, methods: tuple[str, ...]) -> Callable[[Callable[..., HttpResponseBase]], Any]:
     """Authenticate (401), authorise coordinators and admins (403), then the method (405)."""
 
-    def decorate(view: Callable[..., HttpResponse]) -> Any:
+    def decorate(view: Callable[..., HttpResponseBase]) -> Any:
         @csrf_exempt
         @wraps(view)
-        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             if request.method == "OPTIONS" and request.META.get("HTTP_ORIGIN"):
                 # A CORS preflight carries no credentials; it learns only what is allowed.
                 return _cors(request, HttpResponse(status=204), methods)
             return _cors(request, _checked(request, *args, **kwargs), methods)
 
-        def _checked(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        def _checked(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             user, from_session = request_user(request)
             if user is None:
                 return _text(401, "authentication required (session, API token or HTTP Basic)")

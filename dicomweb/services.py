@@ -12,7 +12,7 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, Protocol
 
 import pydicom
 from django.conf import settings
@@ -40,6 +40,10 @@ UNCOMPRESSED = {
     "1.2.840.10008.1.2.1.99",
 }
 CHUNK = 1 << 20
+
+
+class Readable(Protocol):
+    def read(self, size: int = ..., /) -> bytes: ...
 
 
 class StowRequestError(ValueError):
@@ -71,7 +75,7 @@ class StowResult:
     import_run: ImportRun | None = None
 
 
-def body_spool(*, stream: BinaryIO, into: Path, limit: int) -> Path:
+def body_spool(*, stream: Readable, into: Path, limit: int) -> Path:
     """Copy the request body to a file, refusing more than ``limit`` bytes (413)."""
     target = into / "body.bin"
     total = 0
@@ -170,7 +174,7 @@ def _response(items: list[Received], *, base_url: str) -> dict[str, Any]:
 
 def stow_store(
     *,
-    stream: BinaryIO,
+    stream: Readable,
     content_type: str,
     boundary: str,
     part_type: str,

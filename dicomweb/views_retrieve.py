@@ -60,7 +60,9 @@ def _file_bytes(instances: list[DicomInstance]) -> Iterator[bytes]:
         yield selectors.media_path(inst.path).read_bytes()
 
 
-def _retrieve(request: HttpRequest, instances: list[DicomInstance]) -> HttpResponse:
+def _retrieve(
+    request: HttpRequest, instances: list[DicomInstance]
+) -> HttpResponse | StreamingHttpResponse:
     accept = request.META.get("HTTP_ACCEPT", "")
     ranges = accept_parse(accept)
     single = len(instances) == 1
@@ -152,7 +154,9 @@ def _octets(
 
 
 @dicomweb_view(methods=("GET", "POST"))
-def study_view(request: HttpRequest, study: str, cohort: int | None = None) -> HttpResponse:
+def study_view(
+    request: HttpRequest, study: str, cohort: int | None = None
+) -> HttpResponse | StreamingHttpResponse:
     """GET: every instance of the study. POST: STOW-RS into the study."""
     if request.method == "POST":
         return study_store(request, cohort=cohort, study=study)
@@ -162,14 +166,14 @@ def study_view(request: HttpRequest, study: str, cohort: int | None = None) -> H
 @dicomweb_view(methods=("GET",))
 def series_view(
     request: HttpRequest, study: str, series: str, cohort: int | None = None
-) -> HttpResponse:
+) -> HttpResponse | StreamingHttpResponse:
     return _retrieve(request, _instances(cohort, study, series))
 
 
 @dicomweb_view(methods=("GET",))
 def instance_view(
     request: HttpRequest, study: str, series: str, instance: str, cohort: int | None = None
-) -> HttpResponse:
+) -> HttpResponse | StreamingHttpResponse:
     return _retrieve(request, _instances(cohort, study, series, instance))
 
 
