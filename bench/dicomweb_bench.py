@@ -88,7 +88,8 @@ def _paths(d: dict, *, dicomweb: str) -> dict[str, tuple[list[str], str]]:
                 "seriesUID": se,
                 "objectUID": sop,
                 "contentType": "application/dicom",
-            }
+            },
+            safe="/",  # Orthanc 1.10 refuses contentType=application%2Fdicom (400)
         )
         for sop in d["sops"]
     ]

@@ -147,6 +147,8 @@ def dicomweb_view(*, methods: tuple[str, ...]) -> Callable[[Callable[..., HttpRe
                     return refusal
             return view(request, *args, **kwargs)
 
+        # The fast path (fastpath.py) calls the view itself once it has checked the credential.
+        wrapped.dicomweb_inner = view  # type: ignore[attr-defined]
         return wrapped
 
     return decorate

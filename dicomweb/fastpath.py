@@ -51,7 +51,7 @@ SECURITY_HEADERS = [
 StartResponse = Callable[..., Any]
 
 _lock = threading.Lock()
-_auth: dict[str, float] = {}  # credential key -> expiry (monotonic); only coordinators/admins
+_auth: dict[str, tuple[float, Any]] = {}  # credential -> (expiry, user); coordinators/admins only
 _instances: dict[
     str, tuple[str, str, str, str, int]
 ] = {}  # sop -> path, sha, study, series, cohort
@@ -87,7 +87,7 @@ def _session_key(environ: dict[str, Any]) -> str:
     return morsel.value if morsel is not None else ""
 
 
-def _session_user_ok(key: str) -> bool:
+def _session_user(key: str) -> Any:
     """What django.contrib.auth.get_user decides for this session, then the role."""
     from importlib import import_module
 
@@ -100,31 +100,31 @@ def _session_user_ok(key: str) -> bool:
     data = store.load()
     user_id = data.get(SESSION_KEY)
     if not user_id:
-        return False
+        return None
     user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
     if user is None:
-        return False
+        return None
     if not constant_time_compare(data.get(HASH_SESSION_KEY, ""), user.get_session_auth_hash()):
-        return False
-    return user_is_coordinator(user)
+        return None
+    return user if user_is_coordinator(user) else None
 
 
-def _authorised(environ: dict[str, Any], *, header_ok: bool) -> bool:
-    """True when the credential is a coordinator's or an admin's (from cache, else checked)."""
+def _authorised(environ: dict[str, Any], *, header_ok: bool) -> Any:
+    """The coordinator or admin behind the credential (from cache, else checked), or None."""
     header = environ.get("HTTP_AUTHORIZATION", "")
     if header:
         if not header_ok:
-            return False
+            return None
         key = "h:" + hashlib.sha256(header.encode()).hexdigest()
     else:
         session = _session_key(environ)
         if not session:
-            return False
+            return None
         key = "s:" + session
     now = time.monotonic()
-    expiry = _auth.get(key)
-    if expiry is not None and expiry > now:
-        return True
+    hit = _auth.get(key)
+    if hit is not None and hit[0] > now:
+        return hit[1]
     from accounts.permissions import user_is_coordinator
 
     from .auth import _basic_user, _token_user
@@ -138,15 +138,15 @@ def _authorised(environ: dict[str, Any], *, header_ok: bool) -> bool:
             elif scheme == "basic":
                 user = _basic_user(value.strip())
             else:
-                return False
-            ok = user is not None and user_is_coordinator(user)
+                return None
+            user = user if user is not None and user_is_coordinator(user) else None
         else:
-            ok = _session_user_ok(key[2:])
+            user = _session_user(key[2:])
     finally:
         _db_done()
-    if ok:
-        _remember(_auth, key, now + AUTH_TTL)
-    return ok
+    if user is not None:
+        _remember(_auth, key, (now + AUTH_TTL, user))
+    return user
 
 
 def _forget_session(sender: Any, request: Any, **kwargs: Any) -> None:
@@ -263,7 +263,40 @@ def _dicomweb(
     return "200 OK", headers, [body]
 
 
-def _answer(environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], list[bytes]] | None:
+def _view(environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], Iterable[bytes]] | None:
+    """Other DICOMweb GETs (QIDO, metadata, rendered): the view itself, without the middleware."""
+    from django.core.handlers.wsgi import WSGIRequest
+    from django.http import Http404
+    from django.urls import Resolver404, resolve
+
+    try:
+        match = resolve(environ["PATH_INFO"])
+    except Resolver404:
+        return None
+    inner = getattr(match.func, "dicomweb_inner", None)
+    if inner is None:
+        return None
+    user = _authorised(environ, header_ok=True)
+    if user is None:
+        return None
+    request = WSGIRequest(environ)
+    request.user = user
+    try:
+        response = inner(request, *match.args, **match.kwargs)
+    except Http404:
+        return None
+    finally:
+        _db_done()
+    if response.status_code != 200:
+        return None  # refusals and errors are Django's to give
+    status = f"{response.status_code} {response.reason_phrase}"
+    headers = list(response.items())
+    if not response.streaming and not response.has_header("Content-Length"):
+        headers.append(("Content-Length", str(len(response.content))))
+    return status, headers, response
+
+
+def _answer(environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], Iterable[bytes]] | None:
     if environ.get("REQUEST_METHOD") != "GET" or environ.get("HTTP_IF_NONE_MATCH"):
         return None
     if environ.get("HTTP_ORIGIN"):
@@ -272,7 +305,7 @@ def _answer(environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], list[b
     if path == "/wado":
         return _wado_uri(environ)
     if path.startswith("/dicomweb/"):
-        return _dicomweb(environ, path[len("/dicomweb/") :].split("/"))
+        return _dicomweb(environ, path[len("/dicomweb/") :].split("/")) or _view(environ)
     return None
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any
 from urllib.parse import urlencode
 
@@ -27,7 +28,16 @@ def _fresh_caches():  # noqa: ANN202
 
 
 def fast(path: str, query: str = "", **headers: str) -> tuple[str, dict[str, str], bytes] | None:
-    environ: dict[str, Any] = {"REQUEST_METHOD": "GET", "PATH_INFO": path, "QUERY_STRING": query}
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": path,
+        "QUERY_STRING": query,
+        "SERVER_NAME": "testserver",
+        "SERVER_PORT": "80",
+        "HTTP_HOST": "testserver",
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(b""),
+    }
     environ.update({f"HTTP_{k.upper()}": v for k, v in headers.items()})
     answer = fastpath._answer(environ)
     if answer is None:
@@ -143,3 +153,30 @@ def test_the_wsgi_application_serves_through_the_fast_path(mr, coordinator, clie
     )
     assert seen["status"] == "200 OK" and seen["headers"]["X-Content-Type-Options"] == "nosniff"
     assert b"".join(body).count(b"DICM") == 1
+
+
+def test_searches_and_metadata_go_to_the_view_without_the_middleware(
+    mr, cohort, coordinator, junior, client_for
+) -> None:  # noqa: ANN001
+    c = client_for(coordinator)
+    cookie = session_of(c)
+    json_accept = "application/dicom+json"
+    for url, query in (
+        ("/dicomweb/studies", "PatientID=SYN0*&limit=2"),
+        (f"/dicomweb/cohorts/{cohort.pk}/studies/{mr.study_instance_uid}/series", ""),
+        (f"/dicomweb/studies/{mr.study_instance_uid}/series/{mr.series_instance_uid}/metadata", ""),
+    ):
+        ours = fast(url, query, cookie=cookie, accept=json_accept)
+        django = c.get(f"{url}?{query}", HTTP_ACCEPT=json_accept)
+        assert ours is not None and ours[2] == django.content, url
+        assert ours[1]["Content-Type"] == "application/dicom+json"
+        assert ours[1].get("Warning") == django.get("Warning")
+    assert (
+        fast("/dicomweb/studies", cookie=session_of(client_for(junior)), accept=json_accept) is None
+    )
+    assert (
+        fast("/dicomweb/studies", cookie=cookie, accept="application/dicom+xml") is None
+    )  # 406: Django's
+    assert (
+        fast("/dicomweb/cohorts/999999/studies", cookie=cookie, accept=json_accept) is None
+    )  # 404: Django's
