@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import io
+import json
 import os
 import struct
 from pathlib import Path
@@ -48,12 +49,18 @@ def _span(path: Path) -> tuple[dict[str, Any], int, int]:
     return _header_and_span(str(path), path.stat().st_mtime_ns)
 
 
-def instance_metadata(path: Path, *, bulk_uri: str) -> dict[str, Any]:
-    """DICOM JSON of the stored header, PixelData as a BulkDataURI."""
-    meta, _offset, _length = _span(path)
-    out = dict(meta)
-    out[PIXEL_DATA] = {"vr": "OW", "BulkDataURI": bulk_uri}
-    return out
+@functools.lru_cache(maxsize=16384)
+def _metadata_text(path: str, mtime_ns: int) -> str:
+    """The header's DICOM JSON, encoded once, without its closing brace."""
+    meta, _offset, _length = _header_and_span(path, mtime_ns)
+    return json.dumps(meta, separators=(",", ":"), sort_keys=True)[:-1]
+
+
+def instance_metadata_json(path: Path, *, bulk_uri: str) -> str:
+    """DICOM JSON of the stored header, PixelData as a BulkDataURI (it sorts last: appended)."""
+    head = _metadata_text(str(path), path.stat().st_mtime_ns)
+    tail = json.dumps({"vr": "OW", "BulkDataURI": bulk_uri}, separators=(",", ":"))
+    return f'{head}{"," if len(head) > 1 else ""}"{PIXEL_DATA}":{tail}}}'
 
 
 def instance_frame(path: Path, *, frame: int) -> bytes:

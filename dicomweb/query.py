@@ -7,12 +7,19 @@ against the query keys, applies limit/offset, and encodes the requested attribut
 from __future__ import annotations
 
 import fnmatch
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
+from pydicom.datadict import dictionary_VR as _dictionary_VR
+from pydicom.datadict import keyword_for_tag
+from pydicom.datadict import tag_for_keyword as _tag_for_keyword
+
+# Looked up for every attribute of every record: memoised (the dictionary never changes).
+dictionary_VR = functools.lru_cache(maxsize=4096)(_dictionary_VR)
+tag_for_keyword = functools.lru_cache(maxsize=4096)(_tag_for_keyword)
 
 RESERVED = {"limit", "offset", "includefield", "fuzzymatching", "emptyvalue", "_"}
 _TAG = re.compile(r"^[0-9A-Fa-f]{8}$")

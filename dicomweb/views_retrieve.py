@@ -6,7 +6,6 @@ Little Endian): no parsing or re-encoding on the way out, which is most of the s
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
@@ -21,7 +20,7 @@ from .instances import (
     FrameError,
     frames_parse,
     instance_frame,
-    instance_metadata,
+    instance_metadata_json,
     instance_rendered,
 )
 from .media import (
@@ -122,8 +121,8 @@ def _metadata(
             f"{base}/studies/{series.study_instance_uid}/series/{series.series_instance_uid}"
             f"/instances/{inst.sop_instance_uid}/bulkdata/{PIXEL_DATA}"
         )
-        out.append(instance_metadata(selectors.media_path(inst.path), bulk_uri=uri))
-    response = HttpResponse(json.dumps(out, separators=(",", ":")), content_type=DICOM_JSON)
+        out.append(instance_metadata_json(selectors.media_path(inst.path), bulk_uri=uri))
+    response = HttpResponse("[" + ",".join(out) + "]", content_type=DICOM_JSON)
     response["Cache-Control"] = "private, no-cache"
     return response
 
