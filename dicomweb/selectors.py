@@ -95,7 +95,8 @@ def _series_rows(
     series_t = ImageSeries._meta.db_table
     case_t = Case._meta.db_table
     inst_t = DicomInstance._meta.db_table
-    where, params = ["1 = 1"], []
+    where: list[str] = ["1 = 1"]
+    params: list[Any] = []
     if scope.cohort_id is not None:
         where.append("c.cohort_id = %s")
         params.append(scope.cohort_id)
@@ -115,8 +116,8 @@ def _series_rows(
         " GROUP BY s.id, s.study_instance_uid, s.series_instance_uid, s.series_description,"
         " c.case_code ORDER BY c.case_code, s.study_instance_uid, s.id"
     )
-    keys = ("pk", "study_instance_uid", "series_instance_uid", "series_description")
-    keys += ("case__case_code", "n", "first_path")
+    keys = ["pk", "study_instance_uid", "series_instance_uid", "series_description"]
+    keys += ["case__case_code", "n", "first_path"]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return [dict(zip(keys, row)) for row in cursor.fetchall()]
