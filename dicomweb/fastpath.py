@@ -1,4 +1,4 @@
-"""A WSGI fast path for the hottest image GETs: stored instances and frames, for coordinators.
+"""A WSGI fast path for the hottest image GETs: DICOMweb and WADO-URI, coordinators and readers.
 
 Django's full stack (middleware, session and user queries, URL resolution, the instance query)
 costs several milliseconds per image, ten times what Orthanc spends. The answers here are the same
@@ -8,8 +8,10 @@ else (errors, refusals, readers, CORS, If-None-Match, other Accept values) falls
 which stays the only place that says no.
 
 Two process-local caches make a hit touch no database:
-* the authorisation decision per credential (session key, API token, Basic pair), for
-  AUTH_TTL seconds; a logout in this process drops it at once, other processes within AUTH_TTL;
+* the user behind each credential (session key, API token, Basic pair), for AUTH_TTL seconds;
+  a logout in this process drops it at once, other processes within AUTH_TTL (a role change or
+  a deactivation likewise applies within AUTH_TTL). Object checks are never cached: the reader's
+  endpoint runs its own view (assignment, open study) on every request;
 * where an instance's file is, by SOP Instance UID (stored files never change; a deleted one
   fails to open and falls through).
 """
@@ -51,7 +53,7 @@ SECURITY_HEADERS = [
 StartResponse = Callable[..., Any]
 
 _lock = threading.Lock()
-_auth: dict[str, tuple[float, Any]] = {}  # credential -> (expiry, user); coordinators/admins only
+_auth: dict[str, tuple[float, Any]] = {}  # credential -> (expiry, active user)
 _instances: dict[
     str, tuple[str, str, str, str, int]
 ] = {}  # sop -> path, sha, study, series, cohort
@@ -98,8 +100,6 @@ def _session_user(key: str) -> Any:
     from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY, get_user_model
     from django.utils.crypto import constant_time_compare
 
-    from accounts.permissions import user_is_coordinator
-
     store = import_module(settings.SESSION_ENGINE).SessionStore(key)
     data = store.load()
     user_id = data.get(SESSION_KEY)
@@ -110,11 +110,11 @@ def _session_user(key: str) -> Any:
         return None
     if not constant_time_compare(data.get(HASH_SESSION_KEY, ""), user.get_session_auth_hash()):
         return None
-    return user if user_is_coordinator(user) else None
+    return user
 
 
-def _authorised(environ: dict[str, Any], *, header_ok: bool) -> Any:
-    """The coordinator or admin behind the credential (from cache, else checked), or None."""
+def _credential_user(environ: dict[str, Any], *, header_ok: bool) -> Any:
+    """The active user behind the request's credential (from cache, else checked), or None."""
     header = environ.get("HTTP_AUTHORIZATION", "")
     if header:
         if not header_ok:
@@ -129,8 +129,6 @@ def _authorised(environ: dict[str, Any], *, header_ok: bool) -> Any:
     hit = _auth.get(key)
     if hit is not None and hit[0] > now:
         return hit[1]
-    from accounts.permissions import user_is_coordinator
-
     from .auth import _basic_user, _token_user
 
     try:
@@ -143,7 +141,6 @@ def _authorised(environ: dict[str, Any], *, header_ok: bool) -> Any:
                 user = _basic_user(value.strip())
             else:
                 return None
-            user = user if user is not None and user_is_coordinator(user) else None
         else:
             user = _session_user(key[2:])
     finally:
@@ -151,6 +148,14 @@ def _authorised(environ: dict[str, Any], *, header_ok: bool) -> Any:
     if user is not None:
         _remember(_auth, key, (now + AUTH_TTL, user))
     return user
+
+
+def _authorised(environ: dict[str, Any], *, header_ok: bool) -> Any:
+    """The coordinator or admin behind the credential, or None."""
+    from accounts.permissions import user_is_coordinator
+
+    user = _credential_user(environ, header_ok=header_ok)
+    return user if user is not None and user_is_coordinator(user) else None
 
 
 def _forget_session(sender: Any, request: Any, **kwargs: Any) -> None:
@@ -267,26 +272,17 @@ def _dicomweb(
     return "200 OK", headers, [body]
 
 
-def _view(environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], Iterable[bytes]] | None:
-    """Other DICOMweb GETs (QIDO, metadata, rendered): the view itself, without the middleware."""
+def _call(
+    environ: dict[str, Any], view: Callable[..., Any], user: Any, *args: Any, **kwargs: Any
+) -> tuple[str, list[tuple[str, str]], Iterable[bytes]] | None:
+    """Run a Django view on a request built from ``environ``, as ``user``; only a 200 is kept."""
     from django.core.handlers.wsgi import WSGIRequest
     from django.http import Http404
-    from django.urls import Resolver404, resolve
 
-    try:
-        match = resolve(environ["PATH_INFO"])
-    except Resolver404:
-        return None
-    inner = getattr(match.func, "dicomweb_inner", None)
-    if inner is None:
-        return None
-    user = _authorised(environ, header_ok=True)
-    if user is None:
-        return None
     request = WSGIRequest(environ)
     request.user = user
     try:
-        response = inner(request, *match.args, **match.kwargs)
+        response = view(request, *args, **kwargs)
     except Http404:
         return None
     finally:
@@ -300,6 +296,39 @@ def _view(environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], Iterable
     return status, headers, response
 
 
+def _view(environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], Iterable[bytes]] | None:
+    """Other DICOMweb GETs (QIDO, metadata, rendered): the view itself, without the middleware."""
+    from django.urls import Resolver404, resolve
+
+    try:
+        match = resolve(environ["PATH_INFO"])
+    except Resolver404:
+        return None
+    inner = getattr(match.func, "dicomweb_inner", None)
+    if inner is None:
+        return None
+    user = _authorised(environ, header_ok=True)
+    if user is None:
+        return None
+    return _call(environ, inner, user, *match.args, **match.kwargs)
+
+
+def _reader_wado(
+    environ: dict[str, Any],
+) -> tuple[str, list[tuple[str, str]], Iterable[bytes]] | None:
+    """The reader's blinded WADO-URI: its own view (ownership, open study, session opened) runs
+    on every request; only the session lookup and the middleware are skipped."""
+    from readerstudy.views import wado_view
+
+    user = _credential_user(environ, header_ok=False)
+    if user is None:
+        return None
+    answer = _call(environ, wado_view, user)
+    if answer is not None:
+        answer[1].append(("Vary", "Cookie"))
+    return answer
+
+
 def _answer(environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], Iterable[bytes]] | None:
     if environ.get("REQUEST_METHOD") != "GET" or environ.get("HTTP_IF_NONE_MATCH"):
         return None
@@ -308,6 +337,8 @@ def _answer(environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], Iterab
     path = environ.get("PATH_INFO", "")
     if path == "/wado":
         return _wado_uri(environ)
+    if path == "/reading/wado":
+        return _reader_wado(environ)
     if path.startswith("/dicomweb/"):
         return _dicomweb(environ, path[len("/dicomweb/") :].split("/")) or _view(environ)
     return None

@@ -7,6 +7,8 @@ anything up by a stored UID or a case, so a reader cannot address another series
 from __future__ import annotations
 
 import io
+import os
+import threading
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -78,8 +80,41 @@ def view_instance_get(*, view: AssignmentSeries, object_uid: str) -> DicomInstan
     return DicomInstance.objects.get(series=view.series, sop_instance_uid__in=originals)
 
 
+def _view_cache_path(*, view: AssignmentSeries, instance: DicomInstance) -> Path:
+    # Per view (its uid_map and identity never change) and per stored content (immutable).
+    return (
+        Path(settings.MEDIA_ROOT)
+        / "cache"
+        / "reader"
+        / str(view.pk)
+        / f"{instance.sha256[:32]}-{view.uid_map.get(instance.sop_instance_uid, 'x')}.dcm"
+    )
+
+
 def view_instance_bytes(*, view: AssignmentSeries, instance: DicomInstance) -> bytes:
-    """Part 10 bytes of ``instance`` as this view serves it: whitelisted, remapped, neutral."""
+    """Part 10 bytes of ``instance`` as this view serves it: whitelisted, remapped, neutral.
+
+    Rebuilding an instance costs a DICOM parse and write; the result is kept on disk per view
+    (under MEDIA_ROOT/cache/reader/, written by rename so a reader never sees half a file) and
+    later requests read it back.
+    """
+    cached = _view_cache_path(view=view, instance=instance)
+    try:
+        return cached.read_bytes()
+    except OSError:
+        pass
+    payload = _view_instance_build(view=view, instance=instance)
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        partial = cached.with_name(f".{cached.name}.{os.getpid()}.{threading.get_ident()}")
+        partial.write_bytes(payload)
+        os.replace(partial, cached)
+    except OSError:
+        pass  # a read-only or full disk only costs speed
+    return payload
+
+
+def _view_instance_build(*, view: AssignmentSeries, instance: DicomInstance) -> bytes:
     import pydicom
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.uid import PYDICOM_IMPLEMENTATION_UID

@@ -180,3 +180,47 @@ def test_searches_and_metadata_go_to_the_view_without_the_middleware(
     assert (
         fast("/dicomweb/cohorts/999999/studies", cookie=cookie, accept=json_accept) is None
     )  # 404: Django's
+
+
+def test_reader_wado_same_bytes_own_objects_only(coordinator, junior, senior, client_for) -> None:  # noqa: ANN001
+    """The blinded reader endpoint: the reader's own view runs on every request (object checks)."""
+    from readerstudy import services
+    from readerstudy.models import Assignment
+    from registration.models import Cohort
+    from tests.readerstudy.builders import case_with_series
+
+    cohort = Cohort.objects.create(name="Synthetic reader cohort", synthetic=True)
+    case_with_series(cohort, "SYN-R", reference_pirads=4, seed=3)
+    study = services.study_create(
+        name="Fast path study",
+        cohort=cohort,
+        created_by=coordinator,
+        arm_kinds=["original"],
+        readers=[junior, senior],
+        washout_days=0,
+        seed=5,
+    )
+    services.study_worklists_generate(study=study, user=coordinator)
+    services.study_open(study=study, user=coordinator)
+    view = Assignment.objects.get(study=study, reader__user=junior).views.get(role="primary")
+    first = view.series.instances.order_by("instance_number").first()
+    query = urlencode(
+        {
+            "requestType": "WADO",
+            "studyUID": view.study_uid,
+            "seriesUID": view.series_uid,
+            "objectUID": view.uid_map[first.sop_instance_uid],
+            "contentType": "application/dicom",
+        }
+    )
+    mine = client_for(junior)
+    django = mine.get(f"/reading/wado?{query}")
+    assert django.status_code == 200
+    for _ in range(2):  # built, then read back from the per-view cache
+        ours = fast("/reading/wado", query, cookie=session_of(mine))
+        assert ours is not None and ours[2] == django.content
+        assert ours[1]["Cache-Control"] == django["Cache-Control"]
+    assert fast("/reading/wado", query, cookie=session_of(client_for(senior))) is None
+    assert fast("/reading/wado", query, cookie=session_of(client_for(coordinator))) is None
+    services.study_lock(study=study, user=coordinator)
+    assert fast("/reading/wado", query, cookie=session_of(mine)) is None  # not cached: at once
