@@ -19,6 +19,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -46,34 +47,65 @@ end
 
 
 def _prepare(var: Path) -> dict:
-    from django.conf import settings
-    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-    from django.contrib.sessions.backends.db import SessionStore
-
     from accounts.models import User
     from registration.models import ImageSeries
-    from registration.serving import instance_path
     from registration.services import cohort_import
+    from registration.serving import instance_path
 
     run = cohort_import(path=prostatex_manifest(var / "in"), cohort_name="bench")
     if run.accepted != 1:
         sys.exit(f"import failed: {run.error or run.report}")
     user = User.objects.create_user("bench-coordinator", password=PASSWORD, role="coordinator")
-    session = SessionStore()
-    session[SESSION_KEY] = str(user.pk)
-    session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
-    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
-    session.create()
     series = ImageSeries.objects.get()
     instances = list(series.instances.order_by("instance_number"))
     return {
-        "cookie": f"sessionid={session.session_key}",
+        "reader_cookie": _reader_session(user, series.case.cohort),
+        "cookie": _session_for(user),
         "study": series.study_instance_uid,
         "series": series.series_instance_uid,
         "sops": [i.sop_instance_uid for i in instances],
         "files": [instance_path(i) for i in instances],
         "patient": series.case.case_code,
     }
+
+
+def _session_for(user: object) -> str:
+    from django.conf import settings
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.sessions.backends.db import SessionStore
+
+    session = SessionStore()
+    session[SESSION_KEY] = str(user.pk)  # type: ignore[attr-defined]
+    session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()  # type: ignore[attr-defined]
+    session.create()
+    return f"sessionid={session.session_key}"
+
+
+def _reader_session(coordinator: object, cohort: object) -> tuple[str, list[str]]:
+    """A one-arm open study for one reader: (their cookie, their blinded WADO-URI paths)."""
+    from accounts.models import User
+    from readerstudy import services
+    from readerstudy.models import Assignment
+    from readerstudy.serving import view_manifest
+
+    reader = User.objects.create_user(
+        "bench-reader", password=None, role="reader", reader_level="junior"
+    )
+    study = services.study_create(
+        name="bench",
+        cohort=cohort,
+        created_by=coordinator,
+        arm_kinds=["original"],
+        readers=[reader],
+        washout_days=0,
+        seed=1,
+    )
+    services.study_worklists_generate(study=study, user=coordinator)
+    services.study_open(study=study, user=coordinator)
+    view = Assignment.objects.get().views.get(role="primary")
+    paths = [i.removeprefix("wadouri:") for i in view_manifest(view=view)["imageIds"]]
+    return _session_for(reader), paths
 
 
 def _paths(d: dict, *, dicomweb: str) -> dict[str, tuple[list[str], str]]:
@@ -104,7 +136,18 @@ def _paths(d: dict, *, dicomweb: str) -> dict[str, tuple[list[str], str]]:
             "application/dicom+json",
         ),
         "QIDO-RS series instances": ([f"{base}/instances"], "application/dicom+json"),
+        # Orthanc has no blinded endpoint: its column repeats its WADO-URI for reference.
+        "reader WADO-URI (blinded)": (
+            d["reader_cookie"][1] if dicomweb == "/dicomweb" else wado_uri,
+            "*/*",
+        ),
     }
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def _wait(url: str, headers: dict[str, str], proc: subprocess.Popen, name: str) -> None:
@@ -152,7 +195,9 @@ def _orthanc(tmp: Path, port: int, files: list[Path]) -> subprocess.Popen:
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
 
 
-def _wrk(port: int, paths: list[str], accept: str, auth: str, conns: int, seconds: int, tmp: Path) -> tuple[float, float, str]:
+def _wrk(
+    port: int, paths: list[str], accept: str, auth: str, conns: int, seconds: int, tmp: Path
+) -> tuple[float, float, str]:
     (tmp / "paths.txt").write_text("\n".join(paths) + "\n")
     (tmp / "rotate.lua").write_text(LUA)
     out = subprocess.run(
@@ -184,8 +229,8 @@ def _wrk(port: int, paths: list[str], accept: str, auth: str, conns: int, second
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=4)
-    parser.add_argument("--port", type=int, default=8766)
-    parser.add_argument("--orthanc-port", type=int, default=8767)
+    parser.add_argument("--port", type=int, default=0, help="0: a free port")
+    parser.add_argument("--orthanc-port", type=int, default=0, help="0: a free port")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--worker-class", default="gthread")
@@ -195,8 +240,13 @@ def main() -> None:
         sys.exit(f"{PROSTATEX_T2} missing: the bench needs ../shared/data")
     missing = [t for t in ("Orthanc", "wrk") if shutil.which(t) is None]
     if missing or not Path(ORTHANC_PLUGIN).is_file():
-        print(f"skipped: needs {missing or ORTHANC_PLUGIN}: apt-get install orthanc orthanc-dicomweb wrk")
+        print(
+            f"skipped: needs {missing or ORTHANC_PLUGIN}: apt-get install orthanc orthanc-dicomweb wrk"
+        )
         return
+    # Free ports, so that another bench on this machine is never measured by mistake.
+    args.port = args.port or _free_port()
+    args.orthanc_port = args.orthanc_port or _free_port()
     var = django_fresh("mritrus-dicomweb-bench-")
     d = _prepare(var)
     tmp = Path(tempfile.mkdtemp(prefix="dicomweb-bench-"))
@@ -234,19 +284,25 @@ def main() -> None:
             f"Orthanc {subprocess.run(['Orthanc', '--version'], capture_output=True, text=True).stdout.split()[1]}"
             f" + DICOMweb plugin, HTTP Basic; wrk {args.seconds} s per cell"
         )
-        print(f"{'request':28} {'conns':>5} {'mritrus req/s':>14} {'median ms':>10} {'Orthanc req/s':>14} {'median ms':>10}")
+        print(
+            f"{'request':28} {'conns':>5} {'mritrus req/s':>14} {'median ms':>10} {'Orthanc req/s':>14} {'median ms':>10}"
+        )
         for kind in _paths(d, dicomweb=""):
             if args.only and args.only not in kind:
                 continue
             for conns in (1, 8):
                 cells = []
-                for port, paths, auth in servers.values():
+                for name, (port, paths, auth) in servers.items():
                     urls, accept = paths[kind]
+                    if name == "mritrus" and kind.startswith("reader"):
+                        auth = f"Cookie: {d['reader_cookie'][0]}"
                     # warm-up: caches, connections
                     _wrk(port, urls, accept, auth, conns, 1, tmp)
                     cells.append(_wrk(port, urls, accept, auth, conns, args.seconds, tmp))
                 (r1, m1, b1), (r2, m2, b2) = cells
-                print(f"{kind:28} {conns:>5} {r1:>14.0f} {m1:>10.2f} {r2:>14.0f} {m2:>10.2f}{b1}{b2}")
+                print(
+                    f"{kind:28} {conns:>5} {r1:>14.0f} {m1:>10.2f} {r2:>14.0f} {m2:>10.2f}{b1}{b2}"
+                )
     finally:
         ours.terminate()
         ours.wait(timeout=20)
