@@ -235,6 +235,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--worker-class", default="gthread")
     parser.add_argument("--only", default="", help="run only request kinds containing this text")
+    parser.add_argument(
+        "--no-fastpath", action="store_true", help="serve through Django's full stack (before)"
+    )
     args = parser.parse_args()
     if not PROSTATEX_T2.is_dir():
         sys.exit(f"{PROSTATEX_T2} missing: the bench needs ../shared/data")
@@ -251,6 +254,7 @@ def main() -> None:
     d = _prepare(var)
     tmp = Path(tempfile.mkdtemp(prefix="dicomweb-bench-"))
     env = {**os.environ, "MRITRUS_VAR_DIR": str(var), "MRITRUS_MEDIA_ROOT": str(var / "media")}
+    env["MRITRUS_DICOM_FASTPATH"] = "0" if args.no_fastpath else "1"
     ours = subprocess.Popen(
         [
             str(Path(sys.executable).parent / "gunicorn"),
@@ -280,7 +284,8 @@ def main() -> None:
         }
         print(
             f"ProstateX T2, {len(d['sops'])} instances (~295 kB), loopback, {os.cpu_count()} CPU(s); "
-            f"mritrus: gunicorn {args.worker_class} {args.workers}x{args.threads}, session cookie; "
+            f"mritrus: gunicorn {args.worker_class} {args.workers}x{args.threads}, session cookie, "
+            f"fast path {'off' if args.no_fastpath else 'on'}; "
             f"Orthanc {subprocess.run(['Orthanc', '--version'], capture_output=True, text=True).stdout.split()[1]}"
             f" + DICOMweb plugin, HTTP Basic; wrk {args.seconds} s per cell"
         )
