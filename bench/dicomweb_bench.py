@@ -192,6 +192,20 @@ def _orthanc(tmp: Path, port: int, files: list[Path]) -> subprocess.Popen:
     return proc
 
 
+def _check(port: int, path: str, accept: str, auth: str) -> None:
+    """One request first: a 200 of the expected kind, so a refusal is never measured as speed."""
+    name, _, value = auth.partition(": ")
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}", headers={"Accept": accept, name: value}
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        kind = response.headers.get("Content-Type", "")
+        body = response.read()
+    want = "json" if "json" in accept else ("multipart" if "multipart" in accept else "dicom")
+    if response.status != 200 or want not in kind or len(body) < 100:
+        sys.exit(f"{path} on port {port}: {response.status} {kind} {len(body)} bytes")
+
+
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
 
 
@@ -301,6 +315,7 @@ def main() -> None:
                     urls, accept = paths[kind]
                     if name == "mritrus" and kind.startswith("reader"):
                         auth = f"Cookie: {d['reader_cookie'][0]}"
+                    _check(port, urls[0], accept, auth)
                     # warm-up: caches, connections
                     _wrk(port, urls, accept, auth, conns, 1, tmp)
                     cells.append(_wrk(port, urls, accept, auth, conns, args.seconds, tmp))

@@ -71,7 +71,8 @@ def test_dicomweb_client_stores_searches_and_retrieves(
 def test_slicer_style_import_with_a_bearer_token(
     live_server, cohort, coordinator, tmp_path: Path
 ) -> None:  # noqa: ANN001
-    """What 3D Slicer's DICOMUtils.importFromDICOMWeb(endpoint, study, accessToken=...) does."""
+    """What 3D Slicer's DICOMUtils.importFromDICOMWeb(endpoint, study, accessToken=...) does:
+    a Bearer header; the series of the study; each series' metadata, then its instances streamed."""
     token = Token.objects.create(user=coordinator).key
     client = DICOMwebClient(
         url=f"{live_server.url}/dicomweb", headers={"Authorization": f"Bearer {token}"}
@@ -79,9 +80,15 @@ def test_slicer_style_import_with_a_bearer_token(
     study_uid = client.search_for_studies(search_filters={"PatientID": "SYN01"})[0]["0020000D"][
         "Value"
     ][0]
-    for series in client.search_for_series(study_uid):
+    for series in client.search_for_series(study_instance_uid=study_uid):
         uid = series["0020000E"]["Value"][0]
-        for n, instance in enumerate(client.retrieve_series(study_uid, uid)):
+        info = client.retrieve_series_metadata(
+            study_instance_uid=study_uid, series_instance_uid=uid
+        )
+        assert len(info) == 4 and all("00080018" in i for i in info)
+        for n, instance in enumerate(
+            client.iter_series(study_instance_uid=study_uid, series_instance_uid=uid)
+        ):
             instance.save_as(tmp_path / f"{uid}-{n}.dcm")
     files = list(tmp_path.glob("*.dcm"))
     assert len(files) == 4 and pydicom.dcmread(files[0]).PatientID == "SYN01"
