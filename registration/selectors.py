@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db.models import Count, Prefetch, Q, QuerySet
 
 from registration.models import Case, Cohort, DicomInstance, ImageSeries, ImportRun
@@ -71,3 +73,14 @@ def import_run_list(*, cohort: Cohort | None = None) -> QuerySet[ImportRun]:
 
 def import_run_get(*, pk: int) -> ImportRun:
     return ImportRun.objects.select_related("cohort", "started_by").get(pk=pk)
+
+
+def import_run_by_upload_key(*, user: Any, key: str) -> ImportRun | None:
+    """The newest import this user started from an upload tagged ``key`` (None if none yet)."""
+    if not key:
+        return None
+    return (
+        ImportRun.objects.filter(started_by=user, report__upload_key=key[:64])
+        .order_by("-started_at")
+        .first()
+    )

@@ -14,7 +14,7 @@ import os
 import secrets
 import shutil
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -551,18 +551,26 @@ def cohort_delete(*, cohort: Cohort) -> None:
 # --- cohort import -------------------------------------------------------------------------------
 
 
+ImportProgress = Callable[[int, int, dict[str, Any]], None]
+
+
 def cohort_import(
     *,
     path: Path,
     cohort_name: str | None = None,
     user: Any = None,
     source_name: str | None = None,
+    upload_key: str = "",
+    progress: ImportProgress | None = None,
 ) -> ImportRun:
     """Import a manifest or DICOM-only input (folder or zip) into a cohort; returns the run report.
 
     Each case is stored whole or not at all. A case whose input was imported before into the same
     cohort is skipped; a different case with a taken code is rejected. Problems with the input as a
     whole (unsafe zip, unreadable manifest header) fail the run and store nothing.
+
+    After each case the run's counts and report are saved (the upload page polls them by
+    ``upload_key``) and ``progress(done, total, entry)`` is called (the command's progress bar).
     """
     from registration import importers
 
@@ -575,11 +583,19 @@ def cohort_import(
         source_name=(source_name or path.name)[:300],
     )
     report: dict[str, Any] = {"cohort": name, "cases": [], "notes": []}
+    if upload_key:
+        report["upload_key"] = upload_key[:64]
     cohort = Cohort.objects.filter(name=name).first()
     cohort_created = False
     try:
         with importers.input_open(path) as root:
-            for item in importers.cases_iterate(root=root, salt=_salt(), notes=report["notes"]):
+            # Listed first (cheap: loading is deferred to item.load()) so progress has a total and
+            # an input refused as a whole is refused before any case is stored.
+            items = list(importers.cases_iterate(root=root, salt=_salt(), notes=report["notes"]))
+            report["total"] = len(items)
+            for item in items:
+                if report["cases"]:
+                    _import_progress(run, report, progress)
                 entry: dict[str, Any] = {
                     "case_code": item.case_code,
                     "row": item.row,
@@ -637,6 +653,8 @@ def cohort_import(
                     f"{s.get_modality_display()} {s.get_kind_display()} {'×'.join(map(str, s.shape))}"
                     for s in case.series.all()
                 ]
+            if report["cases"]:
+                _import_progress(run, report, progress)
     except importers.ImportInputError as exc:
         run.status = ImportRun.Status.FAILED
         run.error = str(exc)
@@ -658,7 +676,23 @@ def cohort_import(
     return run
 
 
-def cohort_import_upload(*, uploaded: Any, cohort_name: str | None, user: Any) -> ImportRun:
+def _import_progress(
+    run: ImportRun, report: dict[str, Any], progress: ImportProgress | None
+) -> None:
+    """Save the counts so far (each case has committed on its own) and tell the caller."""
+    statuses = [c["status"] for c in report["cases"]]
+    run.accepted = statuses.count("accepted")
+    run.rejected = statuses.count("rejected")
+    run.skipped = statuses.count("skipped")
+    run.report = report
+    run.save(update_fields=["accepted", "rejected", "skipped", "report"])
+    if progress is not None:
+        progress(len(statuses), int(report.get("total", 0)), report["cases"][-1])
+
+
+def cohort_import_upload(
+    *, uploaded: Any, cohort_name: str | None, user: Any, upload_key: str = ""
+) -> ImportRun:
     """Import an uploaded zip (web form or API): spooled under MEDIA_ROOT/tmp, removed afterwards."""
     size = int(getattr(uploaded, "size", 0) or 0)
     limit = int(settings.MRITRUS_IMPORT_MAX_BYTES)
@@ -682,6 +716,7 @@ def cohort_import_upload(*, uploaded: Any, cohort_name: str | None, user: Any) -
             cohort_name=cohort_name,
             user=user,
             source_name=str(getattr(uploaded, "name", "upload.zip")),
+            upload_key=upload_key,
         )
 
 

@@ -54,6 +54,7 @@ ROUTES: dict[str, tuple[str, str | None, str | None]] = {
     "registration:cohort-upload": (COORD, None, None),
     "registration:cohort-detail": (COORD, "cohort", None),
     "registration:import-detail": (COORD, "import", None),
+    "registration:import-progress": (COORD, None, None),
     "registration:case-detail": (COORD, "case", None),
     "registration:case-delete": (COORD, "case", None),
     "registration:series-thumbnail": (COORD, "series", None),
