@@ -9,7 +9,7 @@ from __future__ import annotations
 import fnmatch
 import functools
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -176,8 +176,7 @@ def records_filter(
     return page, more
 
 
-def _json_value(keyword: str, value: Any) -> dict[str, Any]:
-    vr = dictionary_VR(keyword)
+def _json_value(vr: str, value: Any) -> dict[str, Any]:
     out: dict[str, Any] = {"vr": vr}
     values = value if isinstance(value, (list, tuple)) else [value]
     values = [v for v in values if v not in (None, "")]
@@ -194,18 +193,29 @@ def _json_value(keyword: str, value: Any) -> dict[str, Any]:
     return out
 
 
-def record_json(record: Mapping[str, Any], *, level: str, query: Query) -> dict[str, Any]:
-    """DICOM JSON of a record: the level's default attributes, the query keys, the includefields."""
+@functools.lru_cache(maxsize=4096)
+def _attribute(keyword: str) -> tuple[str, str] | None:
+    """(tag as 8 hex digits, VR) of a keyword; None for our own record keys (``_header``)."""
+    tag = tag_for_keyword(keyword)
+    return None if tag is None else (f"{tag:08X}", str(dictionary_VR(keyword)))
+
+
+def records_json(
+    records: list[dict[str, Any]], *, level: str, query: Query
+) -> list[dict[str, Any]]:
+    """DICOM JSON of records (all with the same keys): the level's default attributes, the query
+    keys and the includefields, in tag order. The columns are worked out once per answer."""
+    if not records:
+        return []
+    first = records[0]
     wanted = (
-        set(record)
+        set(first)
         if query.include_all
-        else (set(LEVEL_FIELDS[level]) | set(query.filters) | query.include)
+        else set(LEVEL_FIELDS[level]) | set(query.filters) | query.include
     )
-    out: dict[str, Any] = {}
-    for keyword in sorted(wanted, key=lambda k: tag_for_keyword(k) or 0):
-        if keyword not in record:
-            continue
-        tag = tag_for_keyword(keyword)
-        if tag is not None:
-            out[f"{tag:08X}"] = _json_value(keyword, record[keyword])
-    return out
+    columns = sorted(
+        (attr[0], attr[1], keyword)
+        for keyword in wanted
+        if keyword in first and (attr := _attribute(keyword)) is not None
+    )
+    return [{tag: _json_value(vr, r[keyword]) for tag, vr, keyword in columns} for r in records]

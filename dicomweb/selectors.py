@@ -153,7 +153,7 @@ def series_records(
                 "Modality": header.modality,
                 "NumberOfSeriesRelatedInstances": row["n"],
                 "InstanceAvailability": "ONLINE",
-                "_sop_class_uid": header.sop_class_uid,
+                "_pk": row["pk"],
                 "_header": header,
             }
         )
@@ -200,24 +200,25 @@ def instance_records(
     *, scope: Scope, study_uid: str | None = None, series_uid: str | None = None
 ) -> list[dict[str, Any]]:
     """One record per instance, with its series' and study's attributes."""
-    by_pk = {}
-    for record in series_records(scope=scope, study_uid=study_uid, series_uid=series_uid):
-        by_pk[record["SeriesInstanceUID"]] = record
-    rows = (
-        DicomInstance.objects.filter(series__series_instance_uid__in=list(by_pk))
-        .values("sop_instance_uid", "instance_number", "series__series_instance_uid")
-        .order_by("series__case__case_code", "series__pk", "instance_number")
+    series_list = series_records(scope=scope, study_uid=study_uid, series_uid=series_uid)
+    by_pk = {record["_pk"]: record for record in series_list}
+    order = {pk: n for n, pk in enumerate(by_pk)}
+    rows = sorted(
+        DicomInstance.objects.filter(series_id__in=list(by_pk)).values_list(
+            "series_id", "sop_instance_uid", "instance_number"
+        ),
+        key=lambda row: (order[row[0]], row[2]),
     )
     out = []
-    for row in rows:
-        series = by_pk[row["series__series_instance_uid"]]
+    for series_pk, sop_uid, number in rows:
+        series = by_pk[series_pk]
         header: SeriesHeader = series["_header"]
         out.append(
             {
                 **series,
                 "SOPClassUID": header.sop_class_uid,
-                "SOPInstanceUID": row["sop_instance_uid"],
-                "InstanceNumber": row["instance_number"],
+                "SOPInstanceUID": sop_uid,
+                "InstanceNumber": number,
                 "Rows": header.rows,
                 "Columns": header.columns,
                 "BitsAllocated": header.bits_allocated,

@@ -17,7 +17,7 @@ from .media import (
     content_type_boundary,
     negotiate_single,
 )
-from .query import QueryError, query_parse, record_json, records_filter
+from .query import QueryError, query_parse, records_filter, records_json
 from .services import StowRequestError, stow_store
 
 LEVEL_KEYS = {
@@ -58,14 +58,14 @@ def _search(
     else:
         records = selectors.instance_records(scope=scope, study_uid=study, series_uid=series)
     page, more = records_filter(records, query)
-    out = []
     for record in page:
         url = f"{base}/studies/{record['StudyInstanceUID']}"
         if level != "study":
             url += f"/series/{record['SeriesInstanceUID']}"
         if level == "instance":
             url += f"/instances/{record['SOPInstanceUID']}"
-        out.append(record_json({**record, "RetrieveURL": url}, level=level, query=query))
+        record["RetrieveURL"] = url
+    out = records_json(page, level=level, query=query)
     response = _dicom_json(out)
     warnings = list(query.warnings)
     if more:
