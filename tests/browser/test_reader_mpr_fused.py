@@ -10,7 +10,7 @@ from django.contrib.auth import get_user_model
 
 from readerstudy import services
 from readerstudy.models import Assignment
-from tests.browser.conftest import login
+from tests.browser.conftest import login, wait_js
 from tests.browser.test_reader_study import pixels, study, wait_viewer  # noqa: F401
 from tests.readerstudy.builders import complete
 
@@ -28,9 +28,10 @@ def test_mpr_views_render_real_pixels_with_reference_lines(page, live_server, st
     page.click("#resume")
     wait_viewer(page)
     page.select_option("#layout", "1x3")
-    page.wait_for_function(READY, timeout=30000)
+    wait_js(page, READY, timeout=30000)
     for plane in ("sagittal", "coronal"):
-        page.wait_for_function(
+        wait_js(
+            page,
             f"window.mritrusViewer.mpr.views.{plane}.getImageData && "
             f"window.mritrusViewer.mpr.views.{plane}.getImageData()",
             timeout=30000,
@@ -53,8 +54,10 @@ def test_mpr_views_render_real_pixels_with_reference_lines(page, live_server, st
         [x - box["x"], y - box["y"]],
     )
     page.mouse.dblclick(x, y)
-    page.wait_for_function(
-        f"Math.abs(window.mritrusViewer.mpr.crossing()[0] - {world[0]}) <= 1.01", timeout=10000
+    wait_js(
+        page,
+        f"Math.abs(window.mritrusViewer.mpr.crossing()[0] - {world[0]}) <= 1.01",
+        timeout=10000,
     )
     crossing = page.evaluate("window.mritrusViewer.mpr.crossing()")
     assert abs(crossing[1] - world[1]) <= 1.01
@@ -65,13 +68,14 @@ def test_mpr_views_render_real_pixels_with_reference_lines(page, live_server, st
     )
     assert all(abs(w - cw) <= 1 for w, cw in sizes), sizes
     # the layout comes back after a reload
-    page.wait_for_function(  # the state is written (debounced) before the reload
+    wait_js(
+        page,  # the state is written (debounced) before the reload
         "(JSON.parse(localStorage.getItem('mritrus:view:' + location.pathname) || '{}')"
-        ".layout) === '1x3'"
+        ".layout) === '1x3'",
     )
     page.reload()
     wait_viewer(page)
-    page.wait_for_function(READY, timeout=30000)
+    wait_js(page, READY, timeout=30000)
     assert page.input_value("#layout") == "1x3"
     assert not page.console_errors, page.console_errors
 
@@ -84,13 +88,13 @@ def test_fused_side_by_side_linked_crosshair_and_own_window(page, live_server, s
     page.click("#resume")
     wait_viewer(page)
     page.select_option("#layout", "side")
-    page.wait_for_function("document.querySelector('#viewport-stack').dataset.mode === 'side'")
+    wait_js(page, "document.querySelector('#viewport-stack').dataset.mode === 'side'")
     under = page.locator("#viewport-underlay canvas").bounding_box()
     prim = page.locator("#viewport-primary canvas").bounding_box()
     assert prim["x"] >= under["x"] + under["width"] - 2  # beside, not over
     # point on the TRUS: the cross appears at the same place on the T2
     page.mouse.move(under["x"] + under["width"] * 0.6, under["y"] + under["height"] * 0.4)
-    page.wait_for_function("!document.querySelector('#cross-primary').hidden")
+    wait_js(page, "!document.querySelector('#cross-primary').hidden")
     cu = page.locator("#cross-underlay").bounding_box()
     cp = page.locator("#cross-primary").bounding_box()
     assert abs((cu["x"] - under["x"]) - (cp["x"] - prim["x"])) <= 2
@@ -107,8 +111,9 @@ def test_fused_side_by_side_linked_crosshair_and_own_window(page, live_server, s
     page.mouse.down()
     page.mouse.move(cx + 60, cy + 40, steps=6)
     page.mouse.up()
-    page.wait_for_function(
-        f"window.mritrusViewer.underlay.getProperties().voiRange.upper !== {before[0]['upper']}"
+    wait_js(
+        page,
+        f"window.mritrusViewer.underlay.getProperties().voiRange.upper !== {before[0]['upper']}",
     )
     after = page.evaluate(voi)
     assert after[1] == before[1]  # the T2 kept its window

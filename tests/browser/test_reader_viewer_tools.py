@@ -12,7 +12,7 @@ from django.contrib.auth import get_user_model
 
 from readerstudy import services
 from readerstudy.models import Assignment
-from tests.browser.conftest import login
+from tests.browser.conftest import login, wait_js
 from tests.browser.test_reader_study import study, wait_viewer  # noqa: F401
 from tests.readerstudy.builders import complete
 
@@ -128,9 +128,7 @@ def test_lesion_mark_saved_and_shown_again_on_resume(page, live_server, study, s
     page.mouse.click(x, y)
     assert page.locator("#lesion-mark").is_visible()
     assert page.text_content("#mark-info").startswith("Marked on slice")
-    page.wait_for_function(
-        "document.querySelector('#save-status').textContent.startsWith('Draft saved')"
-    )
+    wait_js(page, "document.querySelector('#save-status').textContent.startsWith('Draft saved')")
     read = Read.objects.get(assignment__token=token)
     # right of the centre on screen = the patient's left (+x); above = anterior (-y)
     assert read.mark_x > 5 and read.mark_y < -3, (read.mark_x, read.mark_y)
@@ -190,20 +188,19 @@ def test_state_after_reload_cine_shortcuts_and_continue(page, live_server, study
     page.mouse.move(cx + 50, cy + 30, steps=6)
     page.mouse.up()
     page.keyboard.press("Digit2")  # a draft
-    page.wait_for_function(
-        "document.querySelector('#save-status').textContent.startsWith('Draft saved')"
-    )
+    wait_js(page, "document.querySelector('#save-status').textContent.startsWith('Draft saved')")
     read_state = (
         "(() => { const v = window.mritrusViewer.primary; const r = v.getProperties().voiRange;"
         " return {slice: v.getCurrentImageIdIndex(), scale: v.getCamera().parallelScale,"
         " lower: r.lower, upper: r.upper}; })()"
     )
     before = page.evaluate(read_state)
-    page.wait_for_function(  # the state is written (debounced) before the reload
+    wait_js(
+        page,  # the state is written (debounced) before the reload
         "(() => { const s = JSON.parse(localStorage.getItem('mritrus:view:' + location.pathname)"
         " || 'null'); return s && Math.abs(s.camera.parallelScale - "
         "window.mritrusViewer.primary.getCamera().parallelScale) < 1e-6 && s.slice === "
-        "window.mritrusViewer.primary.getCurrentImageIdIndex(); })()"
+        "window.mritrusViewer.primary.getCurrentImageIdIndex(); })()",
     )
     page.reload()
     wait_viewer(page)
@@ -223,7 +220,7 @@ def test_state_after_reload_cine_shortcuts_and_continue(page, live_server, study
     # cine plays through the slices until stopped
     start = page.text_content("#slice-counter")
     page.keyboard.press("c")
-    page.wait_for_function(f"document.querySelector('#slice-counter').textContent !== {start!r}")
+    wait_js(page, f"document.querySelector('#slice-counter').textContent !== {start!r}")
     page.keyboard.press("c")
     assert page.evaluate("window.mritrusViewer.cine.playing()") is False
 

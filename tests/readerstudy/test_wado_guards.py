@@ -8,6 +8,7 @@ from django.urls import reverse
 
 from readerstudy import services
 from readerstudy.models import Assignment, AssignmentSeries
+from readerstudy.serving import view_slice_uids
 from registration.models import DicomInstance
 from tests.readerstudy.builders import complete
 
@@ -22,8 +23,8 @@ def _url(*, study: str, series: str, obj: str) -> str:
 
 
 def _valid(view: AssignmentSeries) -> tuple[str, str, str]:
-    instance = view.series.instances.order_by("instance_number").first()
-    return view.study_uid, view.series_uid, view.uid_map[instance.sop_instance_uid]
+    # Reader instances are display-grid slices (readerstudy/serving.py), not stored instances.
+    return view.study_uid, view.series_uid, view_slice_uids(view=view)[0]
 
 
 def _first_view(study, user) -> AssignmentSeries:  # noqa: ANN001
