@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and Redoc served from our static files, not a CDN
     "django_tasks",
     "django_tasks_db",
     "axes",
@@ -65,6 +66,7 @@ INSTALLED_APPS = [
     "accounts",
     "registration",
     "readerstudy",
+    "dicomweb",
 ]
 
 MIDDLEWARE = [
@@ -185,6 +187,12 @@ MRITRUS_REPORT_PAGE_SIZE = int(os.environ.get("MRITRUS_REPORT_PAGE_SIZE", 200))
 MRITRUS_DEID_SALT = os.environ.get("MRITRUS_DEID_SALT") or SECRET_KEY
 MRITRUS_DEID_SALT_FROM_ENV = bool(os.environ.get("MRITRUS_DEID_SALT"))
 
+# DICOMweb (/dicomweb/): origins allowed to call it from a browser (an OHIF viewer served elsewhere).
+MRITRUS_DICOMWEB_CORS_ORIGINS = env_list("MRITRUS_DICOMWEB_CORS_ORIGINS", "")
+# The platform's public address (e.g. https://mritrus.example.org) for the absolute URLs DICOMweb
+# returns (RetrieveURL, BulkDataURI); empty: taken from each request's Host header.
+MRITRUS_PUBLIC_URL = os.environ.get("MRITRUS_PUBLIC_URL", "")
+
 # Background tasks (django.tasks API). Job state lives in registration.RegistrationJob.
 MRITRUS_TASKS_BACKEND = os.environ.get("MRITRUS_TASKS_BACKEND", "db")
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -230,6 +238,10 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "mritrus_site.schema.error_responses_add",
     ],
+    # /api/docs/ works with no network: the UI comes from drf-spectacular-sidecar's static files.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     # Several models have a `status` field with their own choices; name each enum in the schema.
     "ENUM_NAME_OVERRIDES": {
         "SideEnum": "registration.models.Case.Side",
@@ -256,7 +268,7 @@ X_FRAME_OPTIONS = "DENY"
 # Content-Security-Policy (django-csp): scripts only from this site (the Cornerstone viewer and its
 # decoder workers included; 'wasm-unsafe-eval' lets its WebAssembly codecs compile), no inline
 # script or handler anywhere. Inline style *attributes* (progress bars) are allowed; they cannot
-# run code. /api/docs/ (Swagger UI from a CDN) widens this for that page only (urls.py).
+# run code. /api/docs/ keeps it too: Swagger UI from drf-spectacular-sidecar's static files.
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": [SELF],

@@ -247,7 +247,7 @@ def viewer_view(request: HttpRequest, token: str) -> HttpResponse:
         .count()
     )
     views = {v.role: v for v in assignment.views.all()}
-    config = {
+    config: dict[str, Any] = {
         "primary": reverse("readerstudy:series-manifest", args=[views["primary"].token]),
         "underlay": (
             reverse("readerstudy:series-manifest", args=[views["underlay"].token])

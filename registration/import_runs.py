@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from registration.models import Case, Cohort, ImportRun
 from registration.services import (
+    ImportProgress,
     SeriesInputError,
     case_create_from_input,
     tmp_folder,
@@ -119,6 +120,8 @@ def cohort_import(
     cohort_name: str | None = None,
     user: Any = None,
     source_name: str | None = None,
+    upload_key: str = "",
+    progress: ImportProgress | None = None,
 ) -> ImportRun:
     """Import a manifest or DICOM-only input (folder or zip) into a cohort; returns the run report.
 
@@ -126,6 +129,9 @@ def cohort_import(
     cohort is skipped; a different case with a taken code is rejected. Problems with the input as a
     whole (unsafe zip, unreadable manifest header, too many rows) fail the run and store nothing;
     a full disk fails it with the cases stored before kept.
+
+    After each case the run's counts and report are saved (the upload page polls them by
+    ``upload_key``) and ``progress(done, total, entry)`` is called (the command's progress bar).
     """
     from registration import importers
 
@@ -137,13 +143,23 @@ def cohort_import(
     )
     name = (cohort_name or "").strip() or importers.default_cohort_name(run_pk=run.pk)
     report: dict[str, Any] = {"cohort": name, "cases": [], "notes": []}
+    if upload_key:
+        report["upload_key"] = upload_key[:64]
     cohort = Cohort.objects.filter(name=name).first()
     cohort_created = False
     try:
         with importers.input_open(path) as root:
-            for item in importers.cases_iterate(
-                root=root, salt=str(settings.MRITRUS_DEID_SALT), notes=report["notes"]
-            ):
+            # Listed first (cheap: loading is deferred to item.load()) so progress has a total and
+            # an input refused as a whole is refused before any case is stored.
+            items = list(
+                importers.cases_iterate(
+                    root=root, salt=str(settings.MRITRUS_DEID_SALT), notes=report["notes"]
+                )
+            )
+            report["total"] = len(items)
+            for item in items:
+                if report["cases"]:
+                    _import_progress(run, report, progress)
                 entry: dict[str, Any] = {
                     "case_code": item.case_code,
                     "row": item.row,
@@ -159,6 +175,8 @@ def cohort_import(
                     item=item, entry=entry, cohort=cohort, name=name, run=run
                 )
                 cohort_created = cohort_created or created
+            if report["cases"]:
+                _import_progress(run, report, progress)
     except importers.ImportInputError as exc:
         run.status = ImportRun.Status.FAILED
         run.error = str(exc)
@@ -185,6 +203,20 @@ def cohort_import(
     return _run_finish(run=run, report=report, cohort=cohort, cohort_created=cohort_created)
 
 
+def _import_progress(
+    run: ImportRun, report: dict[str, Any], progress: ImportProgress | None
+) -> None:
+    """Save the counts so far (each case has committed on its own) and tell the caller."""
+    statuses = [c["status"] for c in report["cases"]]
+    run.accepted = statuses.count("accepted")
+    run.rejected = statuses.count("rejected")
+    run.skipped = statuses.count("skipped")
+    run.report = report
+    run.save(update_fields=["accepted", "rejected", "skipped", "report"])
+    if progress is not None:
+        progress(len(statuses), int(report.get("total", 0)), report["cases"][-1])
+
+
 def _run_failed(*, user: Any, error: str) -> ImportRun:
     return ImportRun.objects.create(
         started_by=_user(user),
@@ -196,7 +228,9 @@ def _run_failed(*, user: Any, error: str) -> ImportRun:
     )
 
 
-def cohort_import_upload(*, uploaded: Any, cohort_name: str | None, user: Any) -> ImportRun:
+def cohort_import_upload(
+    *, uploaded: Any, cohort_name: str | None, user: Any, upload_key: str = ""
+) -> ImportRun:
     """Import an uploaded zip (web form or API): spooled under MEDIA_ROOT/tmp, removed afterwards."""
     size = int(getattr(uploaded, "size", 0) or 0)
     limit = int(settings.MRITRUS_IMPORT_MAX_BYTES)
@@ -210,7 +244,9 @@ def cohort_import_upload(*, uploaded: Any, cohort_name: str | None, user: Any) -
             with target.open("wb") as out:
                 for chunk in uploaded.chunks():
                     out.write(chunk)
-            return cohort_import(path=target, cohort_name=cohort_name, user=user)
+            return cohort_import(
+                path=target, cohort_name=cohort_name, user=user, upload_key=upload_key
+            )
     except OSError as exc:
         if not storage_full(exc):
             raise

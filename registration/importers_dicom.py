@@ -105,13 +105,14 @@ def dicom_only_cases(*, root: Path, salt: str, notes: list[str]) -> Iterator[Cas
             f"no {MANIFEST_NAME} and no DICOM files: the input is neither a manifest cohort nor DICOM"
         )
     for patient, series_map in sorted(by_patient.items()):
-        code = (
-            "D"
-            + hmac.new(salt.encode(), f"patient|{patient}".encode(), hashlib.sha256).hexdigest()[
-                :12
-            ]
-        )
+        code = dicom_patient_code(patient=patient, salt=salt)
         yield _dicom_patient_case(root=root, code=code, series_map=series_map)
+
+
+def dicom_patient_code(*, patient: str, salt: str) -> str:
+    """The pseudonymous case code of a DICOM-only import's PatientID (STOW-RS maps back with it)."""
+    digest = hmac.new(salt.encode(), f"patient|{patient}".encode(), hashlib.sha256).hexdigest()
+    return "D" + digest[:12]
 
 
 def _describe(header: Any, count: int) -> str:

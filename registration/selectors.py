@@ -92,3 +92,14 @@ def import_report_page(*, run: ImportRun, page: int) -> dict[str, Any]:
         "pages": pages,
         "case_count": len(cases),
     }
+
+
+def import_run_by_upload_key(*, user: Any, key: str) -> ImportRun | None:
+    """The newest import this user started from an upload tagged ``key`` (None if none yet)."""
+    if not key:
+        return None
+    return (
+        ImportRun.objects.filter(started_by=user, report__upload_key=key[:64])
+        .order_by("-started_at")
+        .first()
+    )

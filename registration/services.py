@@ -14,7 +14,7 @@ import os
 import secrets
 import shutil
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -556,23 +556,38 @@ def cohort_delete(*, cohort: Cohort) -> None:
 # --- cohort import (registration/import_runs.py) ----------------------------------------------
 
 
+# progress(done, total, entry): called after each case (the command's progress bar).
+ImportProgress = Callable[[int, int, dict[str, Any]], None]
+
+
 def cohort_import(
     *,
     path: Path,
     cohort_name: str | None = None,
     user: Any = None,
     source_name: str | None = None,
+    upload_key: str = "",
+    progress: ImportProgress | None = None,
 ) -> ImportRun:
     """Import a manifest or DICOM-only input (folder or zip); see `import_runs.cohort_import`."""
     from registration import import_runs
 
     return import_runs.cohort_import(
-        path=path, cohort_name=cohort_name, user=user, source_name=source_name
+        path=path,
+        cohort_name=cohort_name,
+        user=user,
+        source_name=source_name,
+        upload_key=upload_key,
+        progress=progress,
     )
 
 
-def cohort_import_upload(*, uploaded: Any, cohort_name: str | None, user: Any) -> ImportRun:
+def cohort_import_upload(
+    *, uploaded: Any, cohort_name: str | None, user: Any, upload_key: str = ""
+) -> ImportRun:
     """Import an uploaded zip (web form or API); see `import_runs.cohort_import_upload`."""
     from registration import import_runs
 
-    return import_runs.cohort_import_upload(uploaded=uploaded, cohort_name=cohort_name, user=user)
+    return import_runs.cohort_import_upload(
+        uploaded=uploaded, cohort_name=cohort_name, user=user, upload_key=upload_key
+    )

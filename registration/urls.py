@@ -8,6 +8,7 @@ urlpatterns: list = [
     path("cohorts/upload/", views.cohort_upload_view, name="cohort-upload"),
     path("cohorts/<int:pk>/", views.cohort_detail_view, name="cohort-detail"),
     path("imports/<int:pk>/", views.import_detail_view, name="import-detail"),
+    path("imports/progress.json", views.import_progress_view, name="import-progress"),
     path("cases/<int:pk>/", views.case_detail_view, name="case-detail"),
     path("cases/<int:pk>/delete/", views.case_delete_view, name="case-delete"),
     path("series/<int:pk>/thumbnail.png", views.series_thumbnail_view, name="series-thumbnail"),

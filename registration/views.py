@@ -79,9 +79,31 @@ def cohort_upload_view(request: HttpRequest) -> HttpResponse:
             uploaded=form.cleaned_data["archive"],
             cohort_name=form.cleaned_data["cohort_name"],
             user=request.user,
+            upload_key=request.POST.get("upload_key", "")[:64],
         )
         return redirect("registration:import-detail", pk=run.pk)
     return render(request, "registration/cohort_upload.html", {"form": form})
+
+
+@coordinator_required
+@require_GET
+def import_progress_view(request: HttpRequest) -> JsonResponse:
+    """How far the user's upload with this key has got (the upload page polls it while it waits)."""
+    run = selectors.import_run_by_upload_key(user=request.user, key=request.GET.get("key", ""))
+    if run is None:
+        return JsonResponse({"found": False})
+    cases = run.report.get("cases", [])
+    return JsonResponse(
+        {
+            "found": True,
+            "status": run.status,
+            "done": len(cases),
+            "total": run.report.get("total"),
+            "accepted": run.accepted,
+            "rejected": run.rejected,
+            "skipped": run.skipped,
+        }
+    )
 
 
 @coordinator_required

@@ -57,6 +57,7 @@ ROUTES: dict[str, tuple[str, str | None, str | None]] = {
     "registration:cohort-detail": (COORD, "cohort", None),
     "registration:cohort-reference": (COORD, "cohort", None),
     "registration:import-detail": (COORD, "import", None),
+    "registration:import-progress": (COORD, None, None),
     "registration:case-detail": (COORD, "case", None),
     "registration:case-delete": (COORD, "case", None),
     "registration:series-thumbnail": (COORD, "series", None),
@@ -128,6 +129,29 @@ ROUTES: dict[str, tuple[str, str | None, str | None]] = {
     "readerstudy:api-read-list": (ANY, None, None),
     "readerstudy:api-read-detail": (ANY, "read", None),
     "readerstudy:api-root": (ANY, None, None),
+    # DICOMweb (PS3.18): every cohort at /dicomweb/, one cohort at /dicomweb/cohorts/<id>/
+    **{
+        f"dicomweb:{prefix}{name}": (COORD, None, None)
+        for prefix in ("", "cohort-")
+        for name in (
+            "studies",
+            "series-search",
+            "instances-search",
+            "study",
+            "study-metadata",
+            "study-series-search",
+            "study-instances-search",
+            "series",
+            "series-metadata",
+            "series-instances-search",
+            "instance",
+            "instance-metadata",
+            "instance-rendered",
+            "frames",
+            "frames-rendered",
+            "bulkdata",
+        )
+    },
 }
 
 FIXED_KWARGS = {
@@ -135,6 +159,12 @@ FIXED_KWARGS = {
     "key_export": "reads-csv",
     "fmt": "svg",
     "name": "checkerboard",
+    "cohort": 999999,
+    "study": "1.2.3",
+    "series": "1.2.3.4",
+    "instance": "1.2.3.4.5",
+    "frames": "1",
+    "tag": "7FE00010",
 }
 
 

@@ -42,7 +42,20 @@ class Command(BaseCommand):
         path: Path = options["path"]
         if not path.exists():
             raise CommandError(f"{path}: no such file or folder")
-        run = cohort_import(path=path, cohort_name=options["cohort"])
+        from tqdm import tqdm
+
+        # A bar on a terminal (disable=None: none in logs); total known once the input is read.
+        bar = tqdm(desc="cases", unit="case", disable=None, file=self.stderr._out)
+
+        def progress(done: int, total: int, entry: dict[str, Any]) -> None:
+            bar.total = total
+            bar.set_postfix_str(f"{entry.get('case_code') or '?'}: {entry['status']}")
+            bar.update(done - bar.n)
+
+        try:
+            run = cohort_import(path=path, cohort_name=options["cohort"], progress=progress)
+        finally:
+            bar.close()
         for line in report_lines(run):
             self.stdout.write(line)
         if run.status == ImportRun.Status.FAILED:

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class DicomwebConfig(AppConfig):
+    name = "dicomweb"
+    verbose_name = "DICOMweb (QIDO-RS, WADO-RS, STOW-RS)"
