@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -26,6 +26,7 @@ from readerstudy.models import (
     Snapshot,
     StudyReader,
 )
+from readerstudy.read_services import _audit, _require_coordinator
 from registration.models import Case, Cohort, ImageSeries
 from registration.reference import NEEDED_FIELD, NEEDED_WORDS, cohort_cases_missing_reference
 
@@ -42,24 +43,6 @@ def _new_uid() -> str:
 
 def _new_token() -> str:
     return secrets.token_urlsafe(18)
-
-
-def _audit(
-    *,
-    study: ReaderStudy,
-    user: User,
-    action: str,
-    assignment: Assignment | None = None,
-    details: Mapping[str, Any] | None = None,
-) -> AuditEvent:
-    return AuditEvent.objects.create(
-        study=study, user=user, action=action, assignment=assignment, details=dict(details or {})
-    )
-
-
-def _require_coordinator(user: User) -> None:
-    if not user.is_coordinator:
-        raise PermissionDenied("coordinators only")
 
 
 # --- design --------------------------------------------------------------------------------------
