@@ -14,7 +14,28 @@ from inference.networks import RERN, AttentionUNet2D
 from inference.networks.localnet import LocalNetDDF
 from inference.registry import CheckpointError, CheckpointInfo, code_version
 
-__all__ = ["checkpoint_load", "checkpoint_save", "device_pick", "model_build"]
+__all__ = [
+    "checkpoint_cache_enable",
+    "checkpoint_load",
+    "checkpoint_save",
+    "device_pick",
+    "model_build",
+]
+
+# Set by checkpoint_cache_enable(): (key, sha256, device) -> (model, meta). None = no caching.
+_CACHE: dict[tuple[str, str, str], tuple[nn.Module, dict[str, Any]]] | None = None
+
+
+def checkpoint_cache_enable() -> None:
+    """Make :func:`checkpoint_load` return one shared model per (checkpoint, device) in this process.
+
+    For long-lived workers: loading a checkpoint costs more than a small registration. Safe because
+    the models are in eval mode and only run forward, and a worker process runs one job at a time.
+    """
+    global _CACHE
+    if _CACHE is None:
+        _CACHE = {}
+
 
 ARCHITECTURES: dict[str, type[nn.Module]] = {
     "RERN": RERN,
@@ -81,7 +102,13 @@ def checkpoint_save(
 def checkpoint_load(
     info: CheckpointInfo, *, device: torch.device | None = None
 ) -> tuple[nn.Module, dict[str, Any]]:
-    """Load a checkpoint into an eval-mode model; returns ``(model, metadata without weights)``."""
+    """Load a checkpoint into an eval-mode model; returns ``(model, metadata without weights)``.
+
+    After :func:`checkpoint_cache_enable`, a checkpoint already loaded on ``device`` is reused.
+    """
+    key = (str(info.key), str(info.sha256), str(device))
+    if _CACHE is not None and key in _CACHE:
+        return _CACHE[key]
     try:
         payload = torch.load(info.path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for truncated/foreign files
@@ -94,4 +121,6 @@ def checkpoint_load(
     if device is not None:
         model.to(device)
     meta = {k: v for k, v in payload.items() if k != "state_dict"}
+    if _CACHE is not None:
+        _CACHE[key] = (model, meta)
     return model, meta

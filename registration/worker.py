@@ -71,49 +71,21 @@ def registration_config(method: str, device: str) -> Any:
     key = (method, device)
     if key in _RUNNER_CACHE:
         return _RUNNER_CACHE[key]
-    import dataclasses
-
+    from inference.models import checkpoint_cache_enable
     from inference.pipeline import RegistrationConfig
 
-    kwargs: dict[str, Any] = {"method": method}
-    names = {f.name for f in dataclasses.fields(RegistrationConfig)}
-    if "device" in names:
-        # Inside the process CUDA_VISIBLE_DEVICES renumbers the chosen GPU as cuda:0.
-        kwargs["device"] = "cuda" if device.startswith("cuda") else "cpu"
     threads = os.environ.get("MRITRUS_TORCH_THREADS", "").strip()
-    if threads and "num_threads" in names:
+    config = RegistrationConfig(
+        method=method,
+        # Inside the process CUDA_VISIBLE_DEVICES renumbers the chosen GPU as cuda:0.
+        device="cuda" if device.startswith("cuda") else "cpu",
         # Several CPU workers on one node: give each its share of the cores.
-        kwargs["num_threads"] = int(threads)
-    config = RegistrationConfig(**kwargs)
+        num_threads=int(threads) if threads else None,
+    )
     if method != "initial":
-        checkpoint_cache_install()
+        checkpoint_cache_enable()
     _RUNNER_CACHE[key] = config
     return config
-
-
-def checkpoint_cache_install() -> None:
-    """Make ``inference.models.checkpoint_load`` load each checkpoint once per worker process.
-
-    ``register_case`` looks the loader up at call time, so wrapping the module attribute is enough.
-    Models are in eval mode and only run forward, so sharing one instance between jobs is safe
-    (one job at a time per process).
-    """
-    import inference.models as models
-
-    if getattr(models.checkpoint_load, "_mritrus_cached", False):
-        return
-    original = models.checkpoint_load
-    cache: dict[tuple[str, str, str], Any] = {}
-
-    def cached(info: Any, *, device: Any = None) -> Any:
-        key = (str(info.key), str(info.sha256), str(device))
-        if key not in cache:
-            cache[key] = original(info, device=device)
-        return cache[key]
-
-    cached._mritrus_cached = True  # type: ignore[attr-defined]
-    cached._mritrus_cache = cache  # type: ignore[attr-defined]
-    models.checkpoint_load = cached  # type: ignore[assignment]
 
 
 class Heartbeat(threading.Thread):

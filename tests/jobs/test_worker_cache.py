@@ -6,21 +6,22 @@ import pytest
 
 
 @pytest.fixture
-def restore_loader():  # noqa: ANN201
+def fresh_cache():  # noqa: ANN201
     import inference.models as models
 
-    original = models.checkpoint_load
+    saved = models._CACHE
+    models._CACHE = None
     yield
-    models.checkpoint_load = original
+    models._CACHE = saved
 
 
-def test_checkpoint_loaded_once_per_process(tmp_path, restore_loader):
+def test_checkpoint_loaded_once_per_process(tmp_path, fresh_cache, monkeypatch):
     import torch
 
     import inference.models as models
     from inference.networks import RERN
     from inference.registry import CheckpointInfo, file_sha256
-    from registration.worker import checkpoint_cache_install
+    from registration import worker
 
     torch.set_num_threads(1)
     path = models.checkpoint_save(
@@ -34,16 +35,22 @@ def test_checkpoint_loaded_once_per_process(tmp_path, restore_loader):
     )
     info = CheckpointInfo(key="tiny", path=path, sha256=file_sha256(path), entry={})
     loads = []
-    real = models.checkpoint_load
+    real_load = torch.load
 
-    def counting(info, *, device=None):  # noqa: ANN001, ANN202
-        loads.append(info.key)
-        return real(info, device=device)
+    def counting(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        loads.append(args[0])
+        return real_load(*args, **kwargs)
 
-    models.checkpoint_load = counting
-    checkpoint_cache_install()
-    checkpoint_cache_install()  # idempotent: never wraps twice
+    monkeypatch.setattr(torch, "load", counting)
+    # Without the cache every call reads the file.
+    models.checkpoint_load(info, device=torch.device("cpu"))
+    models.checkpoint_load(info, device=torch.device("cpu"))
+    assert len(loads) == 2
+    loads.clear()
+    # The worker's configuration turns the cache on: one read however many jobs run.
+    monkeypatch.setattr(worker, "_RUNNER_CACHE", {})
+    worker.registration_config("rern", "cpu")
     first, _ = models.checkpoint_load(info, device=torch.device("cpu"))
     second, _ = models.checkpoint_load(info, device=torch.device("cpu"))
-    assert first is second and loads == ["tiny"]
+    assert first is second and len(loads) == 1
     assert not first.training
