@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "registration",
     "readerstudy",
     "dicomweb",
+    "demo",
 ]
 
 MIDDLEWARE = [

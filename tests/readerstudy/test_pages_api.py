@@ -8,7 +8,7 @@ import pytest
 from django.urls import reverse
 
 from readerstudy import services
-from readerstudy.demo import demo_study_create
+from demo.study import demo_study_create
 from readerstudy.models import Assignment, AuditEvent, Read, ReaderStudy
 from tests.readerstudy.builders import complete
 

@@ -1,8 +1,11 @@
 """The demo that `make run` loads: users by role, two SIMULATED cohorts, and an open reader study.
 
 Everything here is idempotent: a second run finds what the first made and changes nothing.
-Cohort "Demo reader study (simulated)" is registered at setup so its study has every arm;
-cohort "Demo to register (simulated)" is left unregistered for the coordinator's "Register all".
+Setup itself only simulates and imports (seconds), so the server answers at once. The cases of
+"Demo reader study (simulated)" are queued for registration like any coordinator's "Register all"
+(progress on the cohort page); the background worker registers them, then opens the demo study
+with every arm (``demo.tasks.demo_study_when_registered``).
+Cohort "Demo to register (simulated)" is left unregistered for the coordinator to try.
 """
 
 from __future__ import annotations
@@ -99,23 +102,28 @@ def demo_cohort_ensure(*, name: str, n_cases: int, seed: int, user: Any, echo: A
     return cohort
 
 
-def demo_cohort_register(*, cohort: Any, user: Any, echo: Any) -> None:
-    """Register every case without a registered series, in this process (same code as the worker)."""
-    from registration.jobs import job_run, jobs_create_for_cohort
-    from registration.models import RegistrationJob
+def demo_cohort_register(*, cohort: Any, user: Any, echo: Any) -> int:
+    """Queue registration of every case without a registered series; the worker runs them.
+
+    Then queue the task that opens the demo study once the cohort's jobs have finished. Returns
+    the number of jobs queued (0 on a second run, when they exist or are done).
+    """
+    from demo.tasks import demo_study_when_registered
+    from registration.jobs import jobs_create_for_cohort
 
     method = settings.MRITRUS_REGISTRATION_METHOD
     with transaction.atomic():
-        jobs_create_for_cohort(cohort=cohort, method=method, user=user)
-    pending = RegistrationJob.objects.filter(
-        case__cohort=cohort, status=RegistrationJob.Status.QUEUED
-    ).order_by("pk")
-    for job in pending:
-        echo(f"  registering {job.case.case_code} ({method}) …")
-        job_run(job_pk=job.pk, worker_id="demo-setup")
-        job.refresh_from_db()
-        if job.status != RegistrationJob.Status.SUCCEEDED:
-            raise RuntimeError(f"demo registration of {job.case.case_code} failed: {job.error}")
+        jobs = jobs_create_for_cohort(cohort=cohort, method=method, user=user)
+        cohort_pk, user_pk = cohort.pk, user.pk
+        transaction.on_commit(
+            lambda: demo_study_when_registered.enqueue(cohort_pk=cohort_pk, coordinator_pk=user_pk)
+        )
+    if jobs:
+        echo(
+            f"  queued {len(jobs)} registrations ({method}) for the background worker; "
+            "progress on the cohort page. The demo reader study opens when they are done."
+        )
+    return len(jobs)
 
 
 def demo_setup(
@@ -123,7 +131,6 @@ def demo_setup(
 ) -> list[DemoLogin]:
     """Load the whole demo; returns the logins (also written to ``var/demo_logins.txt``)."""
     from accounts.models import User
-    from readerstudy.demo import demo_study_create
 
     logins = demo_users_ensure(logins_file=Path(settings.VAR_DIR) / "demo_logins.txt")
     coordinator = User.objects.get(username="coordinator")
@@ -134,6 +141,4 @@ def demo_setup(
     demo_cohort_ensure(
         name=REGISTER_COHORT, n_cases=n_register_cases, seed=1, user=coordinator, echo=echo
     )
-    readers = list(User.objects.filter(username__in=["junior", "senior"]).order_by("username"))
-    demo_study_create(cohort=study_cohort, coordinator=coordinator, readers=readers)
     return logins

@@ -13,7 +13,7 @@ class Command(BaseCommand):
         parser.add_argument("--register-cases", type=int, default=4)
 
     def handle(self, *args: Any, **opts: Any) -> None:
-        from mritrus_site.demo import demo_setup
+        from demo.setup import demo_setup
 
         logins = demo_setup(
             echo=self.stdout.write,

@@ -13,7 +13,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from readerstudy import services
 from readerstudy.analysis_services import analysis_snapshot_build
-from readerstudy.demo import DEMO_STUDY_NAME
+from demo.study import DEMO_STUDY_NAME
 from readerstudy.models import Assignment, Read, ReaderStudy
 
 
