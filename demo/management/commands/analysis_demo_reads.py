@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 from django.core.management.base import BaseCommand, CommandError
 
+from demo.study import DEMO_STUDY_NAME
 from readerstudy import services
 from readerstudy.analysis_services import analysis_snapshot_build
-from demo.study import DEMO_STUDY_NAME
 from readerstudy.models import Assignment, Read, ReaderStudy
 
 
