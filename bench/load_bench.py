@@ -10,8 +10,10 @@ submitted read was lost or duplicated.
     .venv/bin/python bench/load_bench.py --readers 10 --duration 60
     .venv/bin/python bench/load_bench.py --readers 50 --duration 300 --busy   # goal of issue 14
 
-``--busy`` keeps one core busy in a separate process for the whole run, standing in for a
-registration running on the same machine (a real registration needs a GPU or minutes of CPU).
+``--registering`` runs a real registration worker alongside (``manage.py db_worker`` on the
+registration queue, as ``make run`` starts it: lower CPU priority, one torch thread) on a
+SIMULATED cohort, re-queuing each job when it finishes so that a registration runs for the whole
+load. ``--busy`` instead keeps one core busy with a numpy loop (the old stand-in).
 """
 
 from __future__ import annotations
@@ -24,8 +26,10 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _setup import ROOT, django_fresh  # noqa: E402
@@ -98,6 +102,65 @@ def site_build(*, readers: int, cases: int) -> int:
     return study.pk
 
 
+def registration_cohort_build(*, cases: int) -> list[int]:
+    """A SIMULATED cohort of MR + TRUS cases with queued registration jobs; returns the job pks."""
+    import tempfile
+
+    from django.conf import settings
+
+    from accounts.models import User
+    from inference.simulate import write_demo_cohort
+    from registration.import_runs import cohort_import
+    from registration.jobs import jobs_create_for_cohort
+    from registration.models import Cohort
+
+    user = User.objects.create_user("loadregcoord", password=PASSWORD, role="coordinator")
+    with tempfile.TemporaryDirectory(prefix="mritrus-load-sim-") as tmp:
+        manifest = write_demo_cohort(Path(tmp) / "cohort", n_cases=cases, seed=14)
+        cohort_import(path=manifest.parent, cohort_name="Load registrations (SIMULATED)", user=user)
+    cohort = Cohort.objects.get(name="Load registrations (SIMULATED)")
+    jobs = jobs_create_for_cohort(
+        cohort=cohort, method=settings.MRITRUS_REGISTRATION_METHOD, user=user
+    )
+    return [job.pk for job in jobs]
+
+
+def registration_keeper(job_pks: list[int], stop: Any, finished: list[str]) -> None:
+    """Re-queue each job as it finishes, so that the worker always has a registration to run."""
+    from django.db import close_old_connections
+
+    from registration.jobs import TERMINAL, job_retry
+    from registration.models import RegistrationJob
+
+    while not stop.wait(2.0):
+        close_old_connections()
+        for job in RegistrationJob.objects.filter(pk__in=job_pks, status__in=TERMINAL):
+            finished.append(str(job.status))
+            job_retry(job=job)
+
+
+def registration_worker_start(var: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """``manage.py db_worker`` for the registration queue, as scripts/run_local.sh starts it."""
+    return subprocess.Popen(
+        [
+            "nice",
+            "-n",
+            "10",
+            sys.executable,
+            "manage.py",
+            "db_worker",
+            "--queue-name",
+            "registration",
+            "--interval",
+            "1",
+        ],
+        cwd=ROOT,
+        env={**env, "MRITRUS_TORCH_THREADS": "1"},
+        stdout=subprocess.DEVNULL,
+        stderr=(var / "worker.log").open("w"),
+    )
+
+
 def _busy() -> subprocess.Popen[bytes]:
     code = "import numpy as np\na = np.random.rand(400, 400)\nwhile True:\n    a = a @ a.T / 400\n"
     return subprocess.Popen(
@@ -153,6 +216,9 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=4, help="gunicorn threads (make run: 4)")
     parser.add_argument("--busy", action="store_true", help="one core busy alongside")
     parser.add_argument(
+        "--registering", action="store_true", help="a real registration worker alongside"
+    )
+    parser.add_argument(
         "--think",
         default="0.5,1.5",
         help="lo,hi seconds a reader spends on a case after its slices load (default: stress)",
@@ -167,6 +233,7 @@ def main() -> int:
         f"site: {args.readers} readers × {args.cases} cases of {SHAPE[2]} slices "
         f"({time.monotonic() - t0:.0f} s to build), database {os.environ.get('DATABASE_URL', 'SQLite')}"
     )
+    job_pks = registration_cohort_build(cases=4) if args.registering else []
     port = _free_port()
     env = {**os.environ, "MRITRUS_LOG_LEVEL": "WARNING"}
     server = subprocess.Popen(
@@ -188,6 +255,14 @@ def main() -> int:
         stderr=(var / "gunicorn.log").open("w"),
     )
     busy = _busy() if args.busy else None
+    worker = registration_worker_start(var, env) if args.registering else None
+    stop = threading.Event()
+    finished: list[str] = []
+    keeper = threading.Thread(
+        target=registration_keeper, args=(job_pks, stop, finished), daemon=True
+    )
+    if worker is not None:
+        keeper.start()
     submitted_file = var / "submitted.json"
     try:
         _wait_up(port, workers=args.workers)
@@ -226,11 +301,27 @@ def main() -> int:
             timeout=args.duration + 120,
         )
     finally:
+        stop.set()
+        if worker is not None:
+            worker.terminate()
+            worker.wait(timeout=60)
         if busy is not None:
             busy.terminate()
         server.terminate()
         server.wait(timeout=30)
-    print(f"gunicorn --workers {args.workers} --threads {args.threads}; busy core: {args.busy}")
+    print(
+        f"gunicorn --workers {args.workers} --threads {args.threads}; busy core: {args.busy}; "
+        f"reader think {args.think} s"
+    )
+    if job_pks:
+        from registration.models import RegistrationJob
+
+        runs = RegistrationJob.objects.filter(pk__in=job_pks)
+        print(
+            f"registrations alongside: {len(finished)} finished during the load "
+            f"({finished.count('succeeded')} succeeded); now: "
+            + ", ".join(f"{r.status} ({r.stage or '-'})" for r in runs.order_by("pk"))
+        )
     figures = stats_print(var / "locust_stats.csv")
 
     from readerstudy.models import Read

@@ -5,7 +5,10 @@ HOST="${1:-127.0.0.1}"
 PORT="${2:-8000}"
 PY=.venv/bin/python
 mkdir -p var/log
-$PY manage.py db_worker --queue-name '*' --interval 1 >var/log/worker.log 2>&1 &
+# The worker runs below the web server's CPU priority, with one torch thread unless told otherwise:
+# on a machine without a GPU a registration must not slow the readers (docs/deployment.md).
+MRITRUS_TORCH_THREADS="${MRITRUS_TORCH_THREADS:-1}" nice -n 10 \
+  $PY manage.py db_worker --queue-name '*' --interval 1 >var/log/worker.log 2>&1 &
 WORKER=$!
 trap 'kill $WORKER 2>/dev/null || true' EXIT INT TERM
 echo
