@@ -224,8 +224,46 @@ def main() -> int:
         help="lo,hi seconds a reader spends on a case after its slices load (default: stress)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary var/ folder")
+    parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help="a throw-away PostgreSQL database on loopback (postgres@127.0.0.1) instead of SQLite",
+    )
     args = parser.parse_args()
 
+    pg_name = _postgres_create() if args.postgres else None
+    try:
+        return _main(args)
+    finally:
+        if pg_name is not None:
+            _postgres_drop(pg_name)
+
+
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def _postgres_create() -> str:
+    import uuid
+
+    import psycopg
+
+    name = f"mritrus_load_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    os.environ["DATABASE_URL"] = f"postgresql://postgres@127.0.0.1:5432/{name}"
+    return name
+
+
+def _postgres_drop(name: str) -> None:
+    import psycopg
+    from django.db import connections
+
+    connections.close_all()
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _main(args: argparse.Namespace) -> int:
     var = django_fresh("mritrus-load-")
     t0 = time.monotonic()
     study_pk = site_build(readers=args.readers, cases=args.cases)
