@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -230,6 +230,42 @@ def _training_data(cfg: dict[str, Any], n_train: int, n_val: int) -> dict[str, A
     }
 
 
+def _step_loss(
+    tr: dict[str, Any],
+    *,
+    model: torch.nn.Module,
+    loss_fn: WeakSupervisionLoss,
+    pairs: list[PreparedPair],
+    gen: torch.Generator,
+    device: torch.device,
+) -> Callable[[], torch.Tensor]:
+    """One training step's loss: a random batch (augmented), the network's field, the weak
+    supervision loss (plus the true field's MSE on simulated pairs with ``displacement_weight``)."""
+    bs = min(int(tr["batch_size"]), len(pairs))
+    fmt = torch.channels_last_3d if tr.get("channels_last") else torch.contiguous_format
+
+    def step_loss() -> torch.Tensor:
+        idx = torch.randperm(len(pairs), generator=gen)[:bs].tolist()
+        batch = _augment(_batch(pairs, idx, device), tr["augment"], gen)
+        x = torch.cat([batch["moving"], batch["fixed"]], dim=1)
+        ddf = model(x.contiguous(memory_format=fmt))
+        out = loss_fn(ddf, batch["moving_label"], batch["fixed_label"])
+        if tr.get("displacement_weight") and "displacement" in batch:  # simulated pairs' truth
+            out["loss"] = out["loss"] + float(tr["displacement_weight"]) * F.mse_loss(
+                ddf, batch["displacement"].to(ddf.device)
+            )
+        loss: torch.Tensor = out["loss"]
+        return loss
+
+    return step_loss
+
+
+def _best_initial(model: torch.nn.Module, step: int, score: float) -> dict[str, Any]:
+    """The best-state record of the model as it is (before this run's steps)."""
+    weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    return {"step": step, "score": score, "model": weights}
+
+
 def train(cfg: dict[str, Any], *, resume: bool = False, quiet: bool = False) -> dict[str, Any]:
     """Run training from a merged config; returns a summary dict (losses, validation, paths)."""
     t0 = time.perf_counter()  # train.max_seconds counts the data preparation too
@@ -262,25 +298,12 @@ def train(cfg: dict[str, Any], *, resume: bool = False, quiet: bool = False) -> 
         if sched is not None and st.get("scheduler"):
             sched.load_state_dict(st["scheduler"])
     if keep:  # step 0 (identity: the output layer starts at zero) is a candidate too
-        state.best = st.get("best")
-        if state.best is None:
-            state.best = {"step": state.step, "score": score(_validate(model, val_pairs, device))}
-            state.best["model"] = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    bs = min(int(tr["batch_size"]), len(train_pairs))
-    fmt = torch.channels_last_3d if tr.get("channels_last") else torch.contiguous_format
-
-    def step_loss() -> torch.Tensor:
-        idx = torch.randperm(len(train_pairs), generator=gen)[:bs].tolist()
-        batch = _augment(_batch(train_pairs, idx, device), tr["augment"], gen)
-        x = torch.cat([batch["moving"], batch["fixed"]], dim=1)
-        ddf = model(x.contiguous(memory_format=fmt))
-        out = loss_fn(ddf, batch["moving_label"], batch["fixed_label"])
-        if tr.get("displacement_weight") and "displacement" in batch:  # simulated pairs' truth
-            out["loss"] = out["loss"] + float(tr["displacement_weight"]) * F.mse_loss(
-                ddf, batch["displacement"].to(ddf.device)
-            )
-        return out["loss"]
-
+        state.best = st.get("best") or _best_initial(
+            model, state.step, score(_validate(model, val_pairs, device))
+        )
+    step_loss = _step_loss(
+        tr, model=model, loss_fn=loss_fn, pairs=train_pairs, gen=gen, device=device
+    )
     started = time.perf_counter()
     # A wall-clock budget (a lent GPU's lease) stops early; the best validated state still ships.
     budget = float(tr.get("max_seconds") or 0.0)

@@ -3,13 +3,14 @@ before anything is computed, the two gland labels before the alignment, the resu
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from inference.case_metrics import basis_describe
-from inference.pipeline.config import RegistrationConfig, RegistrationFailed
+from inference.pipeline.config import Float32, RegistrationConfig, RegistrationFailed
 
 
 def volume_check(name: str, arr: Any, affine: Any | None = None) -> NDArray[np.generic]:
@@ -68,3 +69,46 @@ def result_check(met: dict[str, float], cfg: RegistrationConfig, source: dict[st
             f"The registration failed: {100 * fold:.2f}% of voxels fold (the deformation is not "
             f"invertible there; at most {100 * cfg.max_folding:.2f}% is accepted)."
         )
+
+
+@dataclass
+class CaseInputs:
+    """The checked inputs: the MR ``(X, Y, Z)`` and the TRUS ``(X', Y', Z')`` (``float32``) with
+    their 4x4 affines, and the optional landmark volumes on their image's grid."""
+
+    mr: NDArray[np.generic]
+    a_mr: NDArray[np.float64]
+    us: Float32
+    a_us: NDArray[np.float64]
+    mr_landmarks: NDArray[np.generic] | None
+    us_landmarks: NDArray[np.generic] | None
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(int(v) for v in self.us.shape)
+
+
+def inputs_check(
+    *,
+    mr: NDArray[np.generic],
+    mr_affine: NDArray[np.floating],
+    us: NDArray[np.generic],
+    us_affine: NDArray[np.floating],
+    labels: dict[str, NDArray[np.generic] | None],
+    landmarks: dict[str, NDArray[np.generic] | None],
+) -> CaseInputs:
+    """``ValueError`` naming the bad input (shape, affine, NaN) before anything is computed."""
+    mr_arr = volume_check("mr", mr, mr_affine)
+    us_arr = volume_check("us", us, us_affine)
+    given = {**labels, **landmarks}
+    for name in ("mr_label", "mr_landmarks", "us_label", "us_landmarks"):
+        grid_check(name, given[name], mr_arr.shape if name.startswith("mr") else us_arr.shape)
+    mr_lm, us_lm = landmarks["mr_landmarks"], landmarks["us_landmarks"]
+    return CaseInputs(
+        mr=mr_arr,
+        a_mr=np.asarray(mr_affine, dtype=np.float64),
+        us=np.asarray(us_arr, dtype=np.float32),
+        a_us=np.asarray(us_affine, dtype=np.float64),
+        mr_landmarks=None if mr_lm is None else np.asarray(mr_lm),
+        us_landmarks=None if us_lm is None else np.asarray(us_lm),
+    )

@@ -19,10 +19,10 @@ from inference.case_metrics import basis_describe, case_metrics
 from inference.geometry import FrameAlignment, frame_align, mr_sample
 from inference.methods import method_get
 from inference.pipeline.checks import (
-    grid_check,
+    CaseInputs,
+    inputs_check,
     labels_check,
     result_check,
-    volume_check,
     volume_ml,
 )
 from inference.pipeline.config import (
@@ -133,16 +133,10 @@ class _Initial:
 
 
 def _initial_align(
-    *,
-    cfg: RegistrationConfig,
-    mr: NDArray[np.generic],
-    a_mr: NDArray[np.float64],
-    shape: tuple[int, ...],
-    a_us: NDArray[np.float64],
-    labels: _Labels,
-    model: dict[str, Any],
+    *, cfg: RegistrationConfig, case: CaseInputs, labels: _Labels, model: dict[str, Any]
 ) -> _Initial:
     """Stage ``initial``: align the frames through the gland labels; fail below ``min_dsc``."""
+    a_mr, a_us, shape = case.a_mr, case.a_us, case.shape
     try:
         fa: FrameAlignment = frame_align(
             mr_label=labels.mr,
@@ -169,7 +163,7 @@ def _initial_align(
             vol, mr_affine=a_mr, us_shape=shape, us_affine=a_us, world=world, displacement=disp
         )
 
-    mr_initial = sample(mr, None)
+    mr_initial = sample(case.mr, None)
     mr_lab_initial = (sample(labels.mr, None) > 0.5).astype(np.uint8)
     dsc_initial = M.dice(mr_lab_initial, labels.us)
     if not mr_lab_initial.any() or dsc_initial < cfg.min_dsc:
@@ -181,6 +175,23 @@ def _initial_align(
             "axial-sweep convention."
         )
     return _Initial(world, sample, mr_initial, mr_lab_initial, dsc_initial)
+
+
+def _measure(
+    *, case: CaseInputs, init: _Initial, labels: _Labels, disp: Float32, warped_label: U8
+) -> dict[str, float]:
+    """Stage ``metrics``: overlap, distance, TRE and folding at the initial alignment and after."""
+    return case_metrics(
+        world=init.world,
+        displacement=disp,
+        mr_label_initial=init.mr_label,
+        warped_mr_label=warped_label,
+        us_label=labels.us,
+        mr_landmarks=case.mr_landmarks,
+        us_landmarks=case.us_landmarks,
+        mr_affine=case.a_mr,
+        us_affine=case.a_us,
+    )
 
 
 def _field_guard(
@@ -202,6 +213,89 @@ def _field_guard(
         model["guard_reverted"] = True
         return np.zeros_like(disp), init.mr_label
     return disp, warped_lab
+
+
+def _model_describe(cfg: RegistrationConfig) -> dict[str, Any]:
+    """The result's ``model`` before any stage: the initial alignment alone."""
+    return {
+        "name": "initial-alignment",
+        "checkpoint": "",
+        "sha256": "",
+        "code_version": code_version(),
+        "synthetic_training": False,
+        "method": cfg.method,
+    }
+
+
+def _deformable_stage(
+    *,
+    cfg: RegistrationConfig,
+    deformable: Callable[[Float32, Float32], Float32] | None,
+    init: _Initial,
+    us: Float32,
+    labels: _Labels,
+    model: dict[str, Any],
+    notes: list[str],
+    clock: _Clock,
+) -> Float32:
+    """The field ``u`` (3, X, Y, Z): a baseline's ``deformable``, the method's stages, or zero."""
+    if deformable is not None:
+        t = time.perf_counter()
+        disp = np.asarray(deformable(init.mr, us), dtype=np.float32)
+        clock.done("network", 0.6, t)
+        return disp
+    if method_get(cfg.method).deformable:
+        return deformable_run(
+            cfg=cfg,
+            mr_initial=init.mr,
+            us=us,
+            mr_lab_initial=init.mr_label,
+            us_lab=labels.us,
+            model=model,
+            notes=notes,
+            stage_done=clock.done,
+        )
+    return np.zeros((3, *us.shape), dtype=np.float32)
+
+
+def _finish(
+    *,
+    cfg: RegistrationConfig,
+    case: CaseInputs,
+    init: _Initial,
+    labels: _Labels,
+    disp: Float32,
+    model: dict[str, Any],
+    notes: list[str],
+    warnings: list[str],
+    clock: _Clock,
+) -> RegistrationResult:
+    """Guard the field, warp the MR, stage ``metrics`` and the result checks; the result."""
+    t = time.perf_counter()
+    disp, warped_lab = _field_guard(
+        cfg=cfg, disp=disp, init=init, labels=labels, model=model, notes=notes
+    )
+    warped = init.sample(case.mr, disp) if disp.any() else init.mr
+    met = _measure(case=case, init=init, labels=labels, disp=disp, warped_label=warped_lab)
+    clock.done("metrics", 1.0, t)
+    result_check(met, cfg, labels.source)
+    return RegistrationResult(
+        displacement=disp,
+        warped_mr=warped,
+        warped_mr_label=warped_lab,
+        mr_initial=init.mr,
+        affine=case.a_us,
+        world=init.world,
+        metrics=met,
+        stage_seconds=clock.seconds,
+        model=model,
+        us_label=labels.us,
+        mr_label_initial=init.mr_label,
+        label_source=labels.source,
+        metrics_basis=basis_describe(labels.source, landmarks=case.mr_landmarks is not None),
+        notes=notes,
+        warnings=warnings,
+    )
 
 
 def register_case(
@@ -239,33 +333,23 @@ def register_case(
         inference.registry.CheckpointError: method ``rern``/``localnet`` without a usable checkpoint.
     """
     cfg = config or RegistrationConfig()
-    mr_arr = volume_check("mr", mr, mr_affine)
-    us_arr = volume_check("us", us, us_affine)
-    grid_check("mr_label", mr_label, mr_arr.shape)
-    grid_check("mr_landmarks", mr_landmarks, mr_arr.shape)
-    grid_check("us_label", us_label, us_arr.shape)
-    grid_check("us_landmarks", us_landmarks, us_arr.shape)
-    a_mr = np.asarray(mr_affine, dtype=np.float64)
-    a_us = np.asarray(us_affine, dtype=np.float64)
+    case = inputs_check(
+        mr=mr,
+        mr_affine=mr_affine,
+        us=us,
+        us_affine=us_affine,
+        labels={"mr_label": mr_label, "us_label": us_label},
+        landmarks={"mr_landmarks": mr_landmarks, "us_landmarks": us_landmarks},
+    )
     clock = _Clock(progress, should_cancel)
     notes: list[str] = []
     warnings: list[str] = []
-    shape = tuple(int(v) for v in us_arr.shape)
-    us_f = np.asarray(us_arr, dtype=np.float32)
-
     with _torch_threads(cfg):
         clock.start()
-        model: dict[str, Any] = {
-            "name": "initial-alignment",
-            "checkpoint": "",
-            "sha256": "",
-            "code_version": code_version(),
-            "synthetic_training": False,
-            "method": cfg.method,
-        }
+        model = _model_describe(cfg)
         labels = _labels_prepare(
             cfg=cfg,
-            images={"mr": (mr_arr, a_mr), "us": (us_f, a_us)},
+            images={"mr": (case.mr, case.a_mr), "us": (case.us, case.a_us)},
             given={"mr": mr_label, "us": us_label},
             model=model,
             notes=notes,
@@ -273,62 +357,26 @@ def register_case(
             clock=clock,
         )
         t = time.perf_counter()
-        init = _initial_align(
-            cfg=cfg, mr=mr_arr, a_mr=a_mr, shape=shape, a_us=a_us, labels=labels, model=model
-        )
+        init = _initial_align(cfg=cfg, case=case, labels=labels, model=model)
         clock.done("initial", 0.3, t)
-
-        if deformable is not None:
-            t = time.perf_counter()
-            disp = np.asarray(deformable(init.mr, us_f), dtype=np.float32)
-            clock.done("network", 0.6, t)
-        elif method_get(cfg.method).deformable:
-            disp = deformable_run(
-                cfg=cfg,
-                mr_initial=init.mr,
-                us=us_f,
-                mr_lab_initial=init.mr_label,
-                us_lab=labels.us,
-                model=model,
-                notes=notes,
-                stage_done=clock.done,
-            )
-        else:
-            disp = np.zeros((3, *shape), dtype=np.float32)
-
-        t = time.perf_counter()
-        disp, warped_lab = _field_guard(
-            cfg=cfg, disp=disp, init=init, labels=labels, model=model, notes=notes
+        disp = _deformable_stage(
+            cfg=cfg,
+            deformable=deformable,
+            init=init,
+            us=case.us,
+            labels=labels,
+            model=model,
+            notes=notes,
+            clock=clock,
         )
-        warped = init.sample(mr_arr, disp) if disp.any() else init.mr
-        met = case_metrics(
-            world=init.world,
-            displacement=disp,
-            mr_label_initial=init.mr_label,
-            warped_mr_label=warped_lab,
-            us_label=labels.us,
-            mr_landmarks=None if mr_landmarks is None else np.asarray(mr_landmarks),
-            us_landmarks=None if us_landmarks is None else np.asarray(us_landmarks),
-            mr_affine=a_mr,
-            us_affine=a_us,
+        return _finish(
+            cfg=cfg,
+            case=case,
+            init=init,
+            labels=labels,
+            disp=disp,
+            model=model,
+            notes=notes,
+            warnings=warnings,
+            clock=clock,
         )
-        clock.done("metrics", 1.0, t)
-        result_check(met, cfg, labels.source)
-
-    return RegistrationResult(
-        displacement=disp,
-        warped_mr=warped,
-        warped_mr_label=warped_lab,
-        mr_initial=init.mr,
-        affine=a_us,
-        world=init.world,
-        metrics=met,
-        stage_seconds=clock.seconds,
-        model=model,
-        us_label=labels.us,
-        mr_label_initial=init.mr_label,
-        label_source=labels.source,
-        metrics_basis=basis_describe(labels.source, landmarks=mr_landmarks is not None),
-        notes=notes,
-        warnings=warnings,
-    )

@@ -170,6 +170,30 @@ def _params(
     }
 
 
+def _stored_frame(grid: TrusGrid, frame: str) -> tuple[F64, F64]:
+    """The TRUS affine as stored, and the map from that frame into the MR scanner frame.
+
+    The TRUS as a probe stores it: its own frame, origin 0. ``frame_to_mr`` (kept in params and
+    on the pair) maps that frame into the MR scanner frame; registration never sees it.
+    """
+    us_affine = grid.affine
+    if frame == "own":
+        us_affine = np.diag([grid.spacing, grid.spacing, grid.spacing, 1.0])
+    return us_affine, grid.affine @ np.linalg.inv(us_affine)
+
+
+def _lesions_json(lesions: Sequence[dict[str, Any]]) -> tuple[dict[str, Any], ...]:
+    """The lesions as JSON-ready dicts (arrays as rounded lists, without the phantom's ``local``)."""
+    return tuple(
+        {
+            k: (np.asarray(v).round(3).tolist() if isinstance(v, np.ndarray) else v)
+            for k, v in les.items()
+            if k != "local"
+        }
+        for les in lesions
+    )
+
+
 def simulate_pair(
     *,
     seed: int,
@@ -218,21 +242,8 @@ def simulate_pair(
     names, radii, mr_lm, us_lm = landmarks_place(
         rng, side.anatomy, n=n_lm, mr_pts=side.points, us_pts=deformation.t_x
     )
-    # The TRUS as a probe stores it: its own frame, origin 0. ``frame_to_mr`` (kept in params and
-    # on the pair) maps that frame into the MR scanner frame; registration never sees it.
-    us_affine_mr = grid.affine
-    us_affine = grid.affine
-    if frame == "own":
-        us_affine = np.diag([us_spacing, us_spacing, us_spacing, 1.0])
-    frame_to_mr = us_affine_mr @ np.linalg.inv(us_affine)
-    lesion_info = tuple(
-        {
-            k: (np.asarray(v).round(3).tolist() if isinstance(v, np.ndarray) else v)
-            for k, v in les.items()
-            if k != "local"
-        }
-        for les in side.anatomy.lesions
-    )
+    us_affine, frame_to_mr = _stored_frame(grid, frame)
+    lesion_info = _lesions_json(side.anatomy.lesions)
     return SimulatedPair(
         mr=np.asarray(side.mr, dtype=np.float32),
         mr_affine=side.affine,
@@ -258,5 +269,5 @@ def simulate_pair(
             centre=side.centre,
             radii=radii,
         ),
-        us_affine_mr=us_affine_mr,
+        us_affine_mr=grid.affine,
     )
