@@ -133,9 +133,15 @@ class _Initial:
 
 
 def _initial_align(
-    *, cfg: RegistrationConfig, case: CaseInputs, labels: _Labels, model: dict[str, Any]
+    *,
+    cfg: RegistrationConfig,
+    case: CaseInputs,
+    labels: _Labels,
+    model: dict[str, Any],
+    clock: _Clock,
 ) -> _Initial:
     """Stage ``initial``: align the frames through the gland labels; fail below ``min_dsc``."""
+    t = time.perf_counter()
     a_mr, a_us, shape = case.a_mr, case.a_us, case.shape
     try:
         fa: FrameAlignment = frame_align(
@@ -174,6 +180,7 @@ def _initial_align(
             + ". The glands may be mis-segmented, or the TRUS orientation does not follow the "
             "axial-sweep convention."
         )
+    clock.done("initial", 0.3, t)
     return _Initial(world, sample, mr_initial, mr_lab_initial, dsc_initial)
 
 
@@ -356,9 +363,7 @@ def register_case(
             warnings=warnings,
             clock=clock,
         )
-        t = time.perf_counter()
-        init = _initial_align(cfg=cfg, case=case, labels=labels, model=model)
-        clock.done("initial", 0.3, t)
+        init = _initial_align(cfg=cfg, case=case, labels=labels, model=model, clock=clock)
         disp = _deformable_stage(
             cfg=cfg,
             deformable=deformable,
