@@ -11,7 +11,7 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -22,11 +22,15 @@ from inference.geometry import frame_align, mr_sample, points_mr_to_us
 from inference.io import deepreg_label_split, label_load, volume_load
 from inference.preprocess import intensity_normalise
 
+if TYPE_CHECKING:
+    from inference.simulate import SimulatedPair
+
 __all__ = [
     "PreparedPair",
     "RawPair",
     "deepreg_pairs",
     "pair_prepare",
+    "raw_pair_simulated",
     "segmentation_folder",
     "simulated_pairs",
 ]
@@ -149,19 +153,28 @@ def simulated_pairs(
     for i, seed in enumerate(seeds):
         src = srcs[i % len(srcs)]
         sp = simulate.simulate_pair(seed=int(seed), source=src, **kwargs)
-        yield RawPair(
+        yield raw_pair_simulated(
+            sp,
             name=f"sim-{label}-{sp.source}-{seed}" if src is not None else f"sim-{label}-{seed}",
-            mr=np.asarray(sp.mr, dtype=np.float32),
-            mr_affine=np.asarray(sp.mr_affine, dtype=np.float64),
-            us=np.asarray(sp.us, dtype=np.float32),
-            us_affine=np.asarray(sp.us_affine, dtype=np.float64),
-            mr_label=np.asarray(sp.mr_label, dtype=np.uint8),
-            us_label=np.asarray(sp.us_label, dtype=np.uint8),
-            mr_landmarks=np.asarray(sp.mr_landmarks, dtype=np.uint8),
-            us_landmarks=np.asarray(sp.us_landmarks, dtype=np.uint8),
-            synthetic=True,
             source=f"inference.simulate seed={seed} source={sp.source}",
         )
+
+
+def raw_pair_simulated(sp: SimulatedPair, *, name: str, source: str = "") -> RawPair:
+    """A :class:`RawPair` (``synthetic=True``) of a simulated pair's volumes, labels and landmarks."""
+    return RawPair(
+        name=name,
+        mr=np.asarray(sp.mr, dtype=np.float32),
+        mr_affine=np.asarray(sp.mr_affine, dtype=np.float64),
+        us=np.asarray(sp.us, dtype=np.float32),
+        us_affine=np.asarray(sp.us_affine, dtype=np.float64),
+        mr_label=np.asarray(sp.mr_label, dtype=np.uint8),
+        us_label=np.asarray(sp.us_label, dtype=np.uint8),
+        mr_landmarks=np.asarray(sp.mr_landmarks, dtype=np.uint8),
+        us_landmarks=np.asarray(sp.us_landmarks, dtype=np.uint8),
+        synthetic=True,
+        source=source,
+    )
 
 
 def _resize(arr: NDArray[np.generic], shape: Sequence[int], order: int) -> NDArray[np.float32]:

@@ -35,14 +35,18 @@ from inference.case_metrics import case_metrics
 from inference.data import RawPair, deepreg_pairs
 from inference.eval_tables import FIELDS, results_write, summary, table_format
 from inference.geometry import mr_sample
+from inference.methods import EVAL_ONLY_METHODS, method_get, method_names
 from inference.pipeline import RegistrationConfig, RegistrationFailed, register_case
 from inference.preprocess import intensity_normalise
 from inference.registry import CheckpointError, checkpoint_resolve
 
 __all__ = ["ALL_METHODS", "FIELDS", "evaluate_pairs", "main", "summary", "table_format"]
 
-ALL_METHODS = ("initial", "rern", "rern+io", "localnet", "io", "sitk-bspline")
-DEFAULT_METHODS = ("initial", "rern", "rern+io", "io", "localnet", "sitk-bspline")
+ALL_METHODS: tuple[str, ...] = (*method_names(), *EVAL_ONLY_METHODS)
+# Table 3's column order (the paper's layout), not the web form's: every method, once.
+DEFAULT_METHODS: tuple[str, ...] = ("initial", "rern", "rern+io", "io", "localnet", "sitk-bspline")
+if sorted(DEFAULT_METHODS) != sorted(ALL_METHODS):
+    raise ImportError(f"Table 3's columns {DEFAULT_METHODS} differ from the methods {ALL_METHODS}")
 LABEL_MODES = ("given", "segmented")
 
 
@@ -51,7 +55,7 @@ def _available(methods: Sequence[str]) -> tuple[list[str], list[str]]:
     for m in methods:
         if m not in ALL_METHODS:
             raise ValueError(f"unknown method {m!r}; choose from {ALL_METHODS}")
-        kind = {"rern": "rern", "rern+io": "rern", "localnet": "localnet"}.get(m)
+        kind = None if m in EVAL_ONLY_METHODS else method_get(m).network
         if kind:
             try:
                 checkpoint_resolve(kind=kind)

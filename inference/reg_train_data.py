@@ -42,7 +42,7 @@ from numpy.typing import NDArray
 from scipy.spatial.transform import Rotation
 
 from inference import metrics as M
-from inference.data import PreparedPair, RawPair, _resize
+from inference.data import PreparedPair, RawPair, _resize, raw_pair_simulated
 from inference.geometry import mr_sample, points_mr_to_us
 from inference.preprocess import intensity_normalise
 
@@ -231,18 +231,7 @@ def _one(args: tuple[int, Any, dict[str, Any], tuple[int, ...]]) -> PreparedPair
     rng = np.random.default_rng([int(seed), 7101])
     lo, hi = (float(v) for v in data.get("deformation_scale") or (1.0, 1.0))
     sp = simulate.simulate_pair(seed=int(seed), source=src, deformation_scale=rng.uniform(lo, hi))
-    raw = RawPair(
-        name=f"sim-promise12-{sp.source}-{seed}",
-        mr=np.asarray(sp.mr, dtype=np.float32),
-        mr_affine=np.asarray(sp.mr_affine, dtype=np.float64),
-        us=np.asarray(sp.us, dtype=np.float32),
-        us_affine=np.asarray(sp.us_affine, dtype=np.float64),
-        mr_label=np.asarray(sp.mr_label, dtype=np.uint8),
-        us_label=np.asarray(sp.us_label, dtype=np.uint8),
-        mr_landmarks=np.asarray(sp.mr_landmarks, dtype=np.uint8),
-        us_landmarks=np.asarray(sp.us_landmarks, dtype=np.uint8),
-        synthetic=True,
-    )
+    raw = raw_pair_simulated(sp, name=f"sim-promise12-{sp.source}-{seed}")
     w_true = truth_alignment(sp)
     a = raw.us_affine
     centre = a[:3, :3] @ np.argwhere(sp.us_label > 0).mean(0) + a[:3, 3]

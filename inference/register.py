@@ -30,8 +30,8 @@ from typing import Any
 import numpy as np
 
 from inference.io import label_load, landmarks_load, volume_load, volume_save
+from inference.methods import DEFAULT_METHOD, method_names
 from inference.pipeline import (
-    METHODS,
     RegistrationConfig,
     RegistrationFailed,
     RegistrationResult,
@@ -109,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--mr-landmarks", help="MR landmark label NIfTI (value k = landmark k)")
     parser.add_argument("--us-landmarks", help="TRUS landmark label NIfTI")
     parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--method", default="rern+io", choices=METHODS)
+    parser.add_argument("--method", default=DEFAULT_METHOD, choices=method_names())
     parser.add_argument("--checkpoint", help="registry key or .pt path (default: registry default)")
     parser.add_argument("--io-steps", type=int, default=RegistrationConfig.io_steps)
     parser.add_argument("--enhance", nargs="*", default=[], choices=ENHANCEMENTS)

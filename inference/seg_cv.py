@@ -126,50 +126,68 @@ def cross_validate(
     out.mkdir(parents=True, exist_ok=True)
     split = folds_split(promise12_cases(), folds)
     n_steps = int(steps or cfg["cv"]["steps"])
-    # Inference variants evaluated on the same fold model (cheap), to choose the shipped settings.
-    drops: dict[str, dict[str, Any]] = {
-        "configured": {},
-        "drop_0": {"drop": [0.0, 0.0]},
-        "drop_10": {"drop": [0.1, 0.1]},
-        "threshold_0.4": {"threshold": 0.4},
-        "threshold_0.6": {"threshold": 0.6},
-        "threshold_0.7": {"threshold": 0.7},
-        "no_tta": {"tta_flip": False},
-    }
     for f in only if only is not None else range(folds):
         if resume and (out / f"fold{f}.json").exists():
             log(f"fold {f}: kept from {out / f'fold{f}.json'}")
             continue
-        test = split[f]
-        train_names = [c for c in promise12_cases() if c not in test]
-        log(f"fold {f}: train {len(train_names)} PROMISE12 + Yale, test {test}")
-
-        def fold_log(msg: str, f: int = f) -> None:
-            log(f"fold {f} {msg}")
-
-        model, info = train_model(
-            real_cases(train_names, cfg=cfg, yale=True),
-            cfg,
-            steps=n_steps,
-            seed=int(cfg["train"]["seed"]) + f,
-            log=fold_log,
-        )
-        test_cases = real_cases(test, cfg=cfg, yale=False)
-        res = {k: evaluate_cases(model, _meta(cfg, **d), test_cases) for k, d in drops.items()}
-        rec = {
-            "fold": f,
-            "test": test,
-            "steps": info["steps"],  # fewer when train.max_seconds stopped it
-            "seconds": info["seconds"],
-            "cpu_seconds": info["cpu_seconds"],
-            "rows": res,
-        }
-        (out / f"fold{f}.json").write_text(json.dumps(rec, indent=1), encoding="utf-8")
-        log(_table([{"fold": f, "summary": _summary(res["configured"])}], _summary(res["configured"])))  # fmt: skip
+        _fold_run(cfg, fold=f, test=split[f], steps=n_steps, out=out, log=log)
     done = [out / f"fold{f}.json" for f in range(folds)]
     if not all(p.exists() for p in done):
         return {"complete": False, "out": str(out)}
     recs = [json.loads(p.read_text(encoding="utf-8")) for p in done]
+    return _cv_aggregate(cfg, recs=recs, folds=folds, out=out, log=log)
+
+
+# Inference variants evaluated on the same fold model (cheap), to choose the shipped settings.
+_VARIANTS: dict[str, dict[str, Any]] = {
+    "configured": {},
+    "drop_0": {"drop": [0.0, 0.0]},
+    "drop_10": {"drop": [0.1, 0.1]},
+    "threshold_0.4": {"threshold": 0.4},
+    "threshold_0.6": {"threshold": 0.6},
+    "threshold_0.7": {"threshold": 0.7},
+    "no_tta": {"tta_flip": False},
+}
+
+
+def _fold_run(
+    cfg: dict[str, Any], *, fold: int, test: list[str], steps: int, out: Path, log: Any
+) -> None:
+    """Train fold ``fold`` on the other cases + Yale, evaluate every variant on ``test``, and write
+    ``fold<k>.json``."""
+    f = fold
+    train_names = [c for c in promise12_cases() if c not in test]
+    log(f"fold {f}: train {len(train_names)} PROMISE12 + Yale, test {test}")
+
+    def fold_log(msg: str, f: int = f) -> None:
+        log(f"fold {f} {msg}")
+
+    model, info = train_model(
+        real_cases(train_names, cfg=cfg, yale=True),
+        cfg,
+        steps=steps,
+        seed=int(cfg["train"]["seed"]) + f,
+        log=fold_log,
+    )
+    test_cases = real_cases(test, cfg=cfg, yale=False)
+    res = {k: evaluate_cases(model, _meta(cfg, **d), test_cases) for k, d in _VARIANTS.items()}
+    rec = {
+        "fold": f,
+        "test": test,
+        "steps": info["steps"],  # fewer when train.max_seconds stopped it
+        "seconds": info["seconds"],
+        "cpu_seconds": info["cpu_seconds"],
+        "rows": res,
+    }
+    (out / f"fold{f}.json").write_text(json.dumps(rec, indent=1), encoding="utf-8")
+    log(_table([{"fold": f, "summary": _summary(res["configured"])}], _summary(res["configured"])))  # fmt: skip
+
+
+def _cv_aggregate(
+    cfg: dict[str, Any], *, recs: list[dict[str, Any]], folds: int, out: Path, log: Any
+) -> dict[str, Any]:
+    """Summarise every fold's record; write ``cv_results.json``, ``cv_cases.csv``, ``cv_table.txt``."""
+    drops = _VARIANTS
     fold_rows = [{"fold": r["fold"], "summary": _summary(r["rows"]["configured"])} for r in recs]
     all_rows = [row for r in recs for row in r["rows"]["configured"]]
     overall = _summary(all_rows)
@@ -232,6 +250,20 @@ def train_ship(cfg: dict[str, Any], *, resume: bool = False, log: Any = print) -
     meta = _meta(cfg)
     rows = evaluate_cases(model, meta, real_cases(list(PROMISE12_HELDOUT), cfg=cfg, yale=False))
     held = _summary(rows)
+    val = _ship_validation(cfg, held)
+    path = _ship_checkpoint(cfg, model=model, meta=meta, val=val, info=info, rows=rows, names=names)
+    log(f"held-out: DSC {held['dsc']['mean']:.3f} (min {held['dsc']['min']:.3f})")
+    return {
+        "checkpoint": str(path),
+        "validation": val,
+        "heldout": rows,
+        "seconds": info["seconds"],
+        "cpu_seconds": info["cpu_seconds"],
+    }
+
+
+def _ship_validation(cfg: dict[str, Any], held: dict[str, Any]) -> dict[str, float]:
+    """The shipped model's validation: held-out figures, plus the cross-validation's when on disk."""
     val: dict[str, float] = {
         "heldout_dsc_mean": held["dsc"]["mean"],
         "heldout_dsc_min": held["dsc"]["min"],
@@ -248,6 +280,21 @@ def train_ship(cfg: dict[str, Any], *, resume: bool = False, log: Any = print) -
                 "cv_folds": float(cv["folds"]),
             }
         )
+    return val
+
+
+def _ship_checkpoint(
+    cfg: dict[str, Any],
+    *,
+    model: torch.nn.Module,
+    meta: dict[str, Any],
+    val: dict[str, float],
+    info: dict[str, Any],
+    rows: list[dict[str, Any]],
+    names: list[str],
+) -> Path:
+    """Write the checkpoint of the shipped model and register it as the default ``seg_mri``."""
+    key = cfg["output"]["key"]
     arch = cfg["model"]["architecture"]
     arch_config = dict(cfg["model"].get("arch_config") or {})
     training_data = {
@@ -296,11 +343,4 @@ def train_ship(cfg: dict[str, Any], *, resume: bool = False, log: Any = print) -
             },
             directory=out_dir,
         )
-    log(f"held-out: DSC {held['dsc']['mean']:.3f} (min {held['dsc']['min']:.3f})")
-    return {
-        "checkpoint": str(path),
-        "validation": val,
-        "heldout": rows,
-        "seconds": info["seconds"],
-        "cpu_seconds": info["cpu_seconds"],
-    }
+    return path

@@ -195,6 +195,22 @@ def _batch(
     return augment_batch(torch.cat(xs), aug, gen), torch.cat(ys)
 
 
+def _optimiser(
+    model: nn.Module, *, lr: float, steps: int
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
+    """AdamW with a linear warm-up over ~10% of the steps (at most 50), then a cosine decay to 5%."""
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+    warm = min(50, max(steps // 10, 1))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt,
+        lambda t: (
+            min(1.0, (t + 1) / warm)
+            * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(t / max(steps, 1), 1.0))))
+        ),
+    )
+    return opt, sched
+
+
 def train_model(
     cases: list[RealCase],
     cfg: dict[str, Any],
@@ -221,15 +237,7 @@ def train_model(
     device = device_pick(str(tr.get("device", "auto")))
     model = model_build(cfg["model"]["architecture"], dict(cfg["model"].get("arch_config") or {}))
     model.to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=float(tr["lr"]), weight_decay=1e-4)
-    warm = min(50, max(steps // 10, 1))
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt,
-        lambda t: (
-            min(1.0, (t + 1) / warm)
-            * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(t / max(steps, 1), 1.0))))
-        ),
-    )
+    opt, sched = _optimiser(model, lr=float(tr["lr"]), steps=steps)
     gen = torch.Generator().manual_seed(seed)
     step, history, spent, spent_cpu = 0, [], 0.0, 0.0
     if state:

@@ -14,27 +14,23 @@ registers it as the default of its kind in ``inference/checkpoints/registry.json
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
-import random
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-import yaml
 from monai.networks.blocks import Warp
 from tqdm import tqdm
 
 from inference import metrics as M
 from inference.data import PreparedPair, RawPair, deepreg_pairs, pair_prepare, simulated_pairs
 from inference.losses import WeakSupervisionLoss
-from inference.models import checkpoint_save, device_pick, model_build
+from inference.models import model_build
 from inference.reg_train_data import (
     displacement_augment,
     pair_resize,
@@ -43,7 +39,17 @@ from inference.reg_train_data import (
     perturbed_describe,
     perturbed_pairs,
 )
-from inference.registry import CHECKPOINT_DIR, registry_register
+from inference.training import (
+    LoopState,
+    checkpoint_ship,
+    cli_parser,
+    config_read,
+    loop_run,
+    state_resume,
+    summary_make,
+    summary_print,
+    train_setup,
+)
 
 __all__ = ["config_load", "main", "train"]
 
@@ -73,25 +79,9 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for k, v in over.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
-
-
 def config_load(path: str | Path) -> dict[str, Any]:
     """Read a YAML config over :data:`DEFAULTS`; unknown top-level keys are an error."""
-    p = Path(path)
-    if not p.exists():
-        raise FileNotFoundError(f"config {p} does not exist")
-    raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-    if not isinstance(raw, dict):
-        raise ValueError(f"{p}: top level must be a mapping")
-    unknown = set(raw) - set(DEFAULTS)
-    if unknown:
-        raise ValueError(f"{p}: unknown keys {sorted(unknown)}; allowed {sorted(DEFAULTS)}")
-    return _merge(DEFAULTS, raw)
+    return config_read(path, DEFAULTS)
 
 
 def _seeds(spec: Sequence[int]) -> list[int]:
@@ -221,24 +211,72 @@ def _validate(
     return {k: float(np.mean(v)) for k, v in rows.items() if v}
 
 
+def _training_data(cfg: dict[str, Any], n_train: int, n_val: int) -> dict[str, Any]:
+    data = cfg["data"]
+    return {
+        "synthetic": str(data["source"]).startswith("simulated"),
+        "source": data["source"],
+        "description": (
+            perturbed_describe(data)
+            if data["source"] == "simulated_perturbed"
+            else "SIMULATED MR/TRUS pairs from inference.simulate "
+            f"({'Yale T2 anatomy' if data.get('simulate_source') else 'parametric phantoms'}), "
+            f"seeds {data['train_seeds']}; validation seeds {data['val_seeds']}"
+            if data["source"] == "simulated"
+            else f"DeepReg paired folder {data['folder']}"
+        ),
+        "n_train": n_train,
+        "n_val": n_val,
+    }
+
+
+def _step_loss(
+    tr: dict[str, Any],
+    *,
+    model: torch.nn.Module,
+    loss_fn: WeakSupervisionLoss,
+    pairs: list[PreparedPair],
+    gen: torch.Generator,
+    device: torch.device,
+) -> Callable[[], torch.Tensor]:
+    """One training step's loss: a random batch (augmented), the network's field, the weak
+    supervision loss (plus the true field's MSE on simulated pairs with ``displacement_weight``)."""
+    bs = min(int(tr["batch_size"]), len(pairs))
+    fmt = torch.channels_last_3d if tr.get("channels_last") else torch.contiguous_format
+
+    def step_loss() -> torch.Tensor:
+        idx = torch.randperm(len(pairs), generator=gen)[:bs].tolist()
+        batch = _augment(_batch(pairs, idx, device), tr["augment"], gen)
+        x = torch.cat([batch["moving"], batch["fixed"]], dim=1)
+        ddf = model(x.contiguous(memory_format=fmt))
+        out = loss_fn(ddf, batch["moving_label"], batch["fixed_label"])
+        if tr.get("displacement_weight") and "displacement" in batch:  # simulated pairs' truth
+            out["loss"] = out["loss"] + float(tr["displacement_weight"]) * F.mse_loss(
+                ddf, batch["displacement"].to(ddf.device)
+            )
+        loss: torch.Tensor = out["loss"]
+        return loss
+
+    return step_loss
+
+
+def _best_initial(model: torch.nn.Module, step: int, score: float) -> dict[str, Any]:
+    """The best-state record of the model as it is (before this run's steps)."""
+    weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    return {"step": step, "score": score, "model": weights}
+
+
 def train(cfg: dict[str, Any], *, resume: bool = False, quiet: bool = False) -> dict[str, Any]:
     """Run training from a merged config; returns a summary dict (losses, validation, paths)."""
     t0 = time.perf_counter()  # train.max_seconds counts the data preparation too
     tr = cfg["train"]
-    seed = int(tr["seed"])
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    if tr.get("num_threads"):
-        torch.set_num_threads(int(tr["num_threads"]))
-    device = device_pick(tr.get("device", "auto"))
+    seed, device = train_setup(tr)
     work = Path(cfg["output"]["work_dir"])
     work.mkdir(parents=True, exist_ok=True)
     train_pairs = _pairs_build(cfg, "train", work)
     val_pairs = _pairs_build(cfg, "val", work)
     arch = cfg["model"]["architecture"]
-    arch_config = dict(cfg["model"].get("arch_config") or {})
-    model = model_build(arch, arch_config).to(device)
+    model = model_build(arch, dict(cfg["model"].get("arch_config") or {})).to(device)
     if tr.get("channels_last"):  # ~30% faster 3-D convolutions on CPU (oneDNN)
         model = model.to(memory_format=torch.channels_last_3d)  # type: ignore[call-overload]
     opt = torch.optim.Adam(model.parameters(), lr=float(tr["lr"]))
@@ -252,137 +290,60 @@ def train(cfg: dict[str, Any], *, resume: bool = False, quiet: bool = False) -> 
     loss_fn = WeakSupervisionLoss(bending_weight=float(tr["bending_weight"]))
     gen = torch.Generator().manual_seed(seed)
     state_path = work / f"{cfg['output']['key']}_state.pt"
-    step = 0
-    history: list[dict[str, float]] = []
+    state = LoopState()
     st: dict[str, Any] = {}
     if resume and state_path.exists():
-        st = torch.load(state_path, map_location=device, weights_only=False)
-        model.load_state_dict(st["model"])
-        opt.load_state_dict(st["optimizer"])
-        gen.set_state(st["generator"])
-        step = int(st["step"])
-        history = list(st["history"])
+        st = state_resume(state_path, model=model, opt=opt, gen=gen, device=device)
+        state.step, state.history = int(st["step"]), list(st["history"])
         if sched is not None and st.get("scheduler"):
             sched.load_state_dict(st["scheduler"])
-    best: dict[str, Any] | None = None
     if keep:  # step 0 (identity: the output layer starts at zero) is a candidate too
-        best = st.get("best")
-        if best is None:
-            best = {"step": step, "score": score(_validate(model, val_pairs, device))}
-            best["model"] = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    steps = int(tr["steps"])
-    bs = min(int(tr["batch_size"]), len(train_pairs))
-    val_every = max(int(tr["val_every"]), 1)
+        state.best = st.get("best") or _best_initial(
+            model, state.step, score(_validate(model, val_pairs, device))
+        )
+    step_loss = _step_loss(
+        tr, model=model, loss_fn=loss_fn, pairs=train_pairs, gen=gen, device=device
+    )
     started = time.perf_counter()
-    losses: list[float] = []
-    model.train()
-    bar = tqdm(total=steps, initial=step, desc=f"train {arch}", disable=quiet)
     # A wall-clock budget (a lent GPU's lease) stops early; the best validated state still ships.
     budget = float(tr.get("max_seconds") or 0.0)
-    while step < steps and not (budget and time.perf_counter() - t0 > budget):
-        idx = torch.randperm(len(train_pairs), generator=gen)[:bs].tolist()
-        batch = _augment(_batch(train_pairs, idx, device), tr["augment"], gen)
-        x = torch.cat([batch["moving"], batch["fixed"]], dim=1)
-        fmt = torch.channels_last_3d if tr.get("channels_last") else torch.contiguous_format
-        ddf = model(x.contiguous(memory_format=fmt))
-        out = loss_fn(ddf, batch["moving_label"], batch["fixed_label"])
-        if tr.get("displacement_weight") and "displacement" in batch:  # simulated pairs' truth
-            out["loss"] = out["loss"] + float(tr["displacement_weight"]) * F.mse_loss(
-                ddf, batch["displacement"].to(ddf.device)
-            )
-        opt.zero_grad()
-        out["loss"].backward()
-        opt.step()
-        if sched is not None:
-            sched.step()
-        step += 1
-        losses.append(float(out["loss"]))
-        bar.update(1)
-        bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
-        if step % val_every == 0 or step == steps:
-            val = _validate(model, val_pairs, device)
-            history.append({"step": step, "loss": float(np.mean(losses[-val_every:])), **val})
-            bar.write(json.dumps(history[-1]))
-            if best is not None and score(val) > best["score"]:
-                state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-                best = {"step": step, "score": score(val), "model": state}
-            tmp = state_path.with_suffix(".tmp")
-            torch.save(
-                {
-                    "model": model.state_dict(),
-                    "optimizer": opt.state_dict(),
-                    "generator": gen.get_state(),
-                    "step": step,
-                    "history": history,
-                    "scheduler": sched.state_dict() if sched is not None else None,
-                    "best": best,
-                },
-                tmp,
-            )
-            tmp.replace(state_path)
-    bar.close()
-    if best is not None:
-        model.load_state_dict(best["model"])
-    val = _validate(model, val_pairs, device)
-    out_dir = Path(cfg["output"].get("dir") or CHECKPOINT_DIR)
-    key = cfg["output"]["key"]
-    data = cfg["data"]
-    training_data = {
-        "synthetic": str(data["source"]).startswith("simulated"),
-        "source": data["source"],
-        "description": (
-            perturbed_describe(data)
-            if data["source"] == "simulated_perturbed"
-            else "SIMULATED MR/TRUS pairs from inference.simulate "
-            f"({'Yale T2 anatomy' if data.get('simulate_source') else 'parametric phantoms'}), "
-            f"seeds {data['train_seeds']}; validation seeds {data['val_seeds']}"
-            if data["source"] == "simulated"
-            else f"DeepReg paired folder {data['folder']}"
-        ),
-        "n_train": len(train_pairs),
-        "n_val": len(val_pairs),
-    }
-    path = checkpoint_save(
-        out_dir / f"{key}.pt",
+    loop_run(
         model=model,
-        architecture=arch,
-        arch_config=arch_config,
-        config=cfg,
-        training_data=training_data,
+        opt=opt,
+        gen=gen,
+        state=state,
+        steps=int(tr["steps"]),
+        val_every=int(tr["val_every"]),
+        state_path=state_path,
+        step_loss=step_loss,
+        validate=lambda: _validate(model, val_pairs, device),
+        desc=f"train {arch}",
+        quiet=quiet,
+        sched=sched,
+        score=score if keep else None,
+        deadline=t0 + budget if budget else None,
+    )
+    if state.best is not None:
+        model.load_state_dict(state.best["model"])
+    val = _validate(model, val_pairs, device)
+    path = checkpoint_ship(
+        cfg,
+        model=model,
+        kind=cfg["model"].get("kind", "rern"),
+        training_data=_training_data(cfg, len(train_pairs), len(val_pairs)),
         validation=val,
         input_shape=list(cfg["input_shape"]),
-        extra={"history": history, "steps": step, "best_step": best and best["step"]},
+        extra={
+            "history": state.history,
+            "steps": state.step,
+            "best_step": state.best and state.best["step"],
+        },
     )
-    if cfg["output"].get("register", True):
-        registry_register(
-            key=key,
-            path=path,
-            kind=cfg["model"].get("kind", "rern"),
-            entry={
-                "architecture": arch,
-                "synthetic": training_data["synthetic"],
-                "description": training_data["description"],
-                "validation": val,
-            },
-            directory=out_dir,
-        )
-    return {
-        "checkpoint": str(path),
-        "validation": val,
-        "history": history,
-        "seconds": time.perf_counter() - started,
-        "first_loss": losses[0] if losses else float("nan"),
-        "last_loss": float(np.mean(losses[-10:])) if losses else float("nan"),
-    }
+    return summary_make(path=path, validation=val, state=state, started=started)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--config", required=True, help="YAML config (see inference/configs/)")
-    parser.add_argument(
-        "--resume", action="store_true", help="continue from work_dir/<key>_state.pt"
-    )
-    parser.add_argument("--steps", type=int, help="override train.steps")
+    parser = cli_parser(__doc__.split("\n")[0])
     args = parser.parse_args(argv)
     try:
         cfg = config_load(args.config)
@@ -391,8 +352,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.steps is not None:
         cfg["train"]["steps"] = args.steps
-    summary = train(cfg, resume=args.resume)
-    print(json.dumps({k: v for k, v in summary.items() if k != "history"}, indent=2))
+    summary_print(train(cfg, resume=args.resume))
     return 0
 
 

@@ -15,10 +15,7 @@ result is a self-describing checkpoint registered as the default ``seg_<modality
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
-import random
 import sys
 import time
 from collections.abc import Sequence
@@ -28,15 +25,23 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-import yaml
-from tqdm import tqdm
 
 from inference import metrics as M
 from inference.data import deepreg_pairs, segmentation_folder, simulated_pairs
 from inference.losses import segmentation_loss
-from inference.models import checkpoint_save, device_pick, model_build
-from inference.registry import CHECKPOINT_DIR, registry_register
+from inference.models import model_build
 from inference.segmentation import MODALITY_SETTINGS, slices_prepare
+from inference.training import (
+    LoopState,
+    checkpoint_ship,
+    cli_parser,
+    config_read,
+    loop_run,
+    state_resume,
+    summary_make,
+    summary_print,
+    train_setup,
+)
 
 __all__ = ["DEFAULTS", "main", "train"]
 
@@ -85,23 +90,10 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for k, v in over.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
-
-
 def config_load(path: str | Path) -> dict[str, Any]:
     """YAML config over :data:`DEFAULTS`; unknown top-level keys are an error."""
     p = Path(path)
-    if not p.exists():
-        raise FileNotFoundError(f"config {p} does not exist")
-    raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-    unknown = set(raw) - set(DEFAULTS)
-    if unknown:
-        raise ValueError(f"{p}: unknown keys {sorted(unknown)}; allowed {sorted(DEFAULTS)}")
-    cfg = _merge(DEFAULTS, raw)
+    cfg = config_read(p, DEFAULTS)
     if cfg["modality"] not in MODALITY_SETTINGS:
         raise ValueError(f"{p}: modality must be one of {sorted(MODALITY_SETTINGS)}")
     if cfg["data"]["source"] == "promise12" and cfg["modality"] != "mri":
@@ -180,94 +172,27 @@ def _val_dice(model: torch.nn.Module, x: np.ndarray, y: np.ndarray, device: torc
     return M.dice(np.concatenate(preds), y > 0.5)
 
 
-def train(cfg: dict[str, Any], *, resume: bool = False, quiet: bool = False) -> dict[str, Any]:
-    """Train from a merged config; returns a summary (losses, validation DSC, checkpoint path)."""
-    tr = cfg["train"]
-    if cfg["data"]["source"] == "promise12":
-        from inference.seg_cv import train_ship
-
-        if tr.get("num_threads"):
-            torch.set_num_threads(int(tr["num_threads"]))
-        return train_ship(cfg, resume=resume, log=(lambda m: None) if quiet else print)
-    seed = int(tr["seed"])
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    if tr.get("num_threads"):
-        torch.set_num_threads(int(tr["num_threads"]))
-    device = device_pick(tr.get("device", "auto"))
-    modality = cfg["modality"]
-    size = tuple(cfg["slice_size"] or MODALITY_SETTINGS[modality]["size"])
-    work = Path(cfg["output"]["work_dir"])
-    work.mkdir(parents=True, exist_ok=True)
+def _slices_cached(
+    cfg: dict[str, Any], work: Path, size: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Training and validation slices and masks, from ``work``'s cache when it is there."""
     cache = work / f"slices_{size[0]}x{size[1]}.npz"
     if cache.exists():
         with np.load(cache) as z:
-            xt, yt, xv, yv = z["xt"], z["yt"], z["xv"], z["yv"]
-    else:
-        xt, yt = _slices(_volumes(cfg, "train"), modality, (int(size[0]), int(size[1])))
-        xv, yv = _slices(_volumes(cfg, "val"), modality, (int(size[0]), int(size[1])))
-        tmp = work / "slices.tmp.npz"
-        np.savez_compressed(tmp, xt=xt, yt=yt, xv=xv, yv=yv)
-        tmp.replace(cache)
-    arch = cfg["model"]["architecture"]
-    arch_config = dict(cfg["model"].get("arch_config") or {})
-    model = model_build(arch, arch_config).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=float(tr["lr"]))
-    gen = torch.Generator().manual_seed(seed)
-    state_path = work / f"{cfg['output']['key']}_state.pt"
-    step, history = 0, []
-    if resume and state_path.exists():
-        st = torch.load(state_path, map_location=device, weights_only=False)
-        model.load_state_dict(st["model"])
-        opt.load_state_dict(st["optimizer"])
-        gen.set_state(st["generator"])
-        step, history = int(st["step"]), list(st["history"])
-    steps, bs = int(tr["steps"]), min(int(tr["batch_size"]), len(xt))
-    val_every = max(int(tr["val_every"]), 1)
-    losses: list[float] = []
-    started = time.perf_counter()
-    model.train()
-    bar = tqdm(total=steps, initial=step, desc=f"train seg {modality}", disable=quiet)
-    while step < steps:
-        idx = torch.randint(0, len(xt), (bs,), generator=gen).numpy()
-        x = torch.from_numpy(xt[idx]).to(device)
-        y = torch.from_numpy(yt[idx]).to(device)
-        x, y = _augment(x, y, tr["augment"], gen)
-        loss = segmentation_loss(model(x), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        step += 1
-        losses.append(float(loss))
-        bar.update(1)
-        bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
-        if step % val_every == 0 or step == steps:
-            history.append(
-                {
-                    "step": step,
-                    "loss": float(np.mean(losses[-val_every:])),
-                    "val_dsc": _val_dice(model, xv, yv, device),
-                }
-            )
-            bar.write(json.dumps(history[-1]))
-            tmp = state_path.with_suffix(".tmp")
-            torch.save(
-                {
-                    "model": model.state_dict(),
-                    "optimizer": opt.state_dict(),
-                    "generator": gen.get_state(),
-                    "step": step,
-                    "history": history,
-                },
-                tmp,
-            )
-            tmp.replace(state_path)
-    bar.close()
-    val = {"slice_dsc": _val_dice(model, xv, yv, device)}
-    data = cfg["data"]
+            return z["xt"], z["yt"], z["xv"], z["yv"]
+    modality = cfg["modality"]
+    xt, yt = _slices(_volumes(cfg, "train"), modality, size)
+    xv, yv = _slices(_volumes(cfg, "val"), modality, size)
+    tmp = work / "slices.tmp.npz"
+    np.savez_compressed(tmp, xt=xt, yt=yt, xv=xv, yv=yv)
+    tmp.replace(cache)
+    return xt, yt, xv, yv
+
+
+def _training_data(cfg: dict[str, Any], n_train: int, n_val: int) -> dict[str, Any]:
+    data, modality = cfg["data"], cfg["modality"]
     synthetic = data["source"] == "simulated"
-    training_data = {
+    return {
         "synthetic": synthetic,
         "source": data["source"],
         "modality": modality,
@@ -277,50 +202,77 @@ def train(cfg: dict[str, Any], *, resume: bool = False, quiet: bool = False) -> 
             if synthetic
             else f"{data['source']} {data.get('images') or data.get('folder')}"
         ),
-        "n_train_slices": int(len(xt)),
-        "n_val_slices": int(len(xv)),
+        "n_train_slices": n_train,
+        "n_val_slices": n_val,
     }
-    out_dir = Path(cfg["output"].get("dir") or CHECKPOINT_DIR)
-    key = cfg["output"]["key"]
-    path = checkpoint_save(
-        out_dir / f"{key}.pt",
+
+
+def train(cfg: dict[str, Any], *, resume: bool = False, quiet: bool = False) -> dict[str, Any]:
+    """Train from a merged config; returns a summary (losses, validation DSC, checkpoint path)."""
+    tr = cfg["train"]
+    if cfg["data"]["source"] == "promise12":
+        from inference.seg_cv import train_ship
+
+        if tr.get("num_threads"):
+            torch.set_num_threads(int(tr["num_threads"]))
+        return train_ship(cfg, resume=resume, log=(lambda m: None) if quiet else print)
+    seed, device = train_setup(tr)
+    modality = cfg["modality"]
+    size = tuple(cfg["slice_size"] or MODALITY_SETTINGS[modality]["size"])
+    size2 = (int(size[0]), int(size[1]))
+    work = Path(cfg["output"]["work_dir"])
+    work.mkdir(parents=True, exist_ok=True)
+    xt, yt, xv, yv = _slices_cached(cfg, work, size2)
+    arch = cfg["model"]["architecture"]
+    model = model_build(arch, dict(cfg["model"].get("arch_config") or {})).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=float(tr["lr"]))
+    gen = torch.Generator().manual_seed(seed)
+    state_path = work / f"{cfg['output']['key']}_state.pt"
+    state = LoopState()
+    if resume and state_path.exists():
+        st = state_resume(state_path, model=model, opt=opt, gen=gen, device=device)
+        state.step, state.history = int(st["step"]), list(st["history"])
+    bs = min(int(tr["batch_size"]), len(xt))
+
+    def step_loss() -> torch.Tensor:
+        idx = torch.randint(0, len(xt), (bs,), generator=gen).numpy()
+        x = torch.from_numpy(xt[idx]).to(device)
+        y = torch.from_numpy(yt[idx]).to(device)
+        x, y = _augment(x, y, tr["augment"], gen)
+        return segmentation_loss(model(x), y)
+
+    started = time.perf_counter()
+    loop_run(
         model=model,
-        architecture=arch,
-        arch_config=arch_config,
-        config=cfg,
-        training_data=training_data,
-        validation=val,
-        input_shape=[int(size[0]), int(size[1])],
-        extra={"history": history, "steps": step, "modality": modality},
+        opt=opt,
+        gen=gen,
+        state=state,
+        steps=int(tr["steps"]),
+        val_every=int(tr["val_every"]),
+        state_path=state_path,
+        step_loss=step_loss,
+        validate=lambda: {"val_dsc": _val_dice(model, xv, yv, device)},
+        desc=f"train seg {modality}",
+        quiet=quiet,
     )
-    if cfg["output"].get("register", True):
-        registry_register(
-            key=key,
-            path=path,
-            kind=f"seg_{modality}",
-            entry={
-                "architecture": arch,
-                "synthetic": synthetic,
-                "description": training_data["description"],
-                "validation": val,
-            },
-            directory=out_dir,
-        )
-    return {
-        "checkpoint": str(path),
-        "validation": val,
-        "history": history,
-        "seconds": time.perf_counter() - started,
-        "first_loss": losses[0] if losses else float("nan"),
-        "last_loss": float(np.mean(losses[-10:])) if losses else float("nan"),
-    }
+    val = {"slice_dsc": _val_dice(model, xv, yv, device)}
+    path = checkpoint_ship(
+        cfg,
+        model=model,
+        kind=f"seg_{modality}",
+        training_data=_training_data(cfg, int(len(xt)), int(len(xv))),
+        validation=val,
+        input_shape=list(size2),
+        extra={"history": state.history, "steps": state.step, "modality": modality},
+    )
+    return summary_make(path=path, validation=val, state=state, started=started)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Train an attention U-Net gland segmenter.")
-    parser.add_argument("--config", required=True)
-    parser.add_argument("--resume", action="store_true")
-    parser.add_argument("--steps", type=int, help="training steps (per fold with --cv)")
+    parser = cli_parser(
+        "Train an attention U-Net gland segmenter.",
+        steps_help="training steps (per fold with --cv)",
+    )
     parser.add_argument(
         "--cv", type=int, metavar="K", help="K-fold cross-validation by case (promise12 only)"
     )
@@ -346,8 +298,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0 if res["complete"] or args.fold else 1
     if args.steps is not None:
         cfg["train"]["steps"] = args.steps
-    summary = train(cfg, resume=args.resume)
-    print(json.dumps({k: v for k, v in summary.items() if k != "history"}, indent=2))
+    summary_print(train(cfg, resume=args.resume))
     return 0
 
 

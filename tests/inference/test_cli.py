@@ -12,8 +12,9 @@ from inference import io as iio
 from inference.evaluate import main as evaluate_main
 from inference.register import main as register_main
 from inference.segmentation import segment_volume
-from inference.train_segmentation import DEFAULTS, _merge
+from inference.train_segmentation import DEFAULTS
 from inference.train_segmentation import train as seg_train
+from inference.training import config_merge
 from tests.inference.synthetic import ball, frames_case
 from tests.inference.test_training import write_pairs
 
@@ -123,7 +124,7 @@ def test_segmentation_training_and_segment_stage(tmp_path):
         iio.volume_save(masks / f"c{i}.nii.gz", lab, np.eye(4))
     ckpt = tmp_path / "ckpt"
     ckpt.mkdir()
-    cfg = _merge(
+    cfg = config_merge(
         DEFAULTS,
         {
             "modality": "mri",

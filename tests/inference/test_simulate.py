@@ -17,8 +17,11 @@ from scipy import ndimage
 from inference import io as sio
 from inference import metrics
 from inference import simulate as sim
+from inference.manifest import MANIFEST_COLUMNS
 from inference.preprocess import volume_warp
 from inference.simulate import LesionSpec, SimulatedPair, simulate_pair
+from inference.simulate import dataset as sim_dataset
+from inference.simulate.fields import rotation
 
 # A NaN or overflow in the image formation shows up as a RuntimeWarning: make it fail.
 pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")
@@ -161,7 +164,7 @@ def test_volume_to_grid_onto_its_own_grid_is_identity(
     seed: int,
 ) -> None:
     affine = np.eye(4)
-    affine[:3, :3] = sim._rotation(np.asarray(angles)) @ np.diag(spacing)
+    affine[:3, :3] = rotation(np.asarray(angles)) @ np.diag(spacing)
     affine[:3, 3] = np.random.default_rng(seed).uniform(-50, 50, 3)
     labels = np.random.default_rng(seed).integers(0, 7, shape).astype(np.uint8)
     out = sim.volume_to_grid(labels, affine, shape=shape, target_affine=affine, order=0)
@@ -235,7 +238,7 @@ def test_write_dataset_layout_and_failure_leaves_nothing(
             raise RuntimeError("boom")
         return pair
 
-    monkeypatch.setattr(sim, "simulate_pair", fake_pair)
+    monkeypatch.setattr(sim_dataset, "simulate_pair", fake_pair)
     tmp_path = tmp_path / "work"  # tmp_path itself also holds the autouse MEDIA_ROOT
     out = sim.write_dataset(tmp_path / "ds", n_pairs=2, seed=4, moving_grid="own")
     meta = json.loads((out / "dataset.json").read_text())
@@ -295,7 +298,7 @@ def _rows(demo_dir: Path) -> list[dict[str, str]]:
 def test_demo_manifest_columns_and_values(demo_dir: Path) -> None:
     with open(demo_dir / "manifest.csv", encoding="utf-8") as fh:
         header = next(csv.reader(fh))
-    assert header == sim.MANIFEST_COLUMNS
+    assert header == list(MANIFEST_COLUMNS)
     rows = _rows(demo_dir)
     assert len(rows) == 4
     assert len({r["case_code"] for r in rows}) == 4

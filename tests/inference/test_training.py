@@ -11,7 +11,8 @@ import torch
 from inference import io as iio
 from inference.data import deepreg_pairs, pair_prepare
 from inference.registry import checkpoint_resolve, registry_load
-from inference.train_registration import DEFAULTS, _merge, config_load, train
+from inference.train_registration import DEFAULTS, config_load, train
+from inference.training import config_merge
 from tests.inference.synthetic import ball
 
 torch.set_num_threads(1)
@@ -39,7 +40,7 @@ def write_pairs(root, n=4):
 
 
 def tiny_config(tmp_path, steps):
-    return _merge(
+    return config_merge(
         DEFAULTS,
         {
             "model": {
