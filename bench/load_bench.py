@@ -33,6 +33,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _setup import ROOT, django_fresh  # noqa: E402
+from load.alongside import (  # noqa: E402
+    busy_start,
+    registration_cohort_build,
+    registration_keeper,
+    registration_worker_start,
+)
 
 PASSWORD = "load-test-password"
 SHAPE = (192, 192, 20)  # a prostate T2: 20 slices of 192²
@@ -100,72 +106,6 @@ def site_build(*, readers: int, cases: int) -> int:
 
     study_display_prepare(study=study)
     return study.pk
-
-
-def registration_cohort_build(*, cases: int) -> list[int]:
-    """A SIMULATED cohort of MR + TRUS cases with queued registration jobs; returns the job pks."""
-    import tempfile
-
-    from django.conf import settings
-
-    from accounts.models import User
-    from inference.simulate import write_demo_cohort
-    from registration.import_runs import cohort_import
-    from registration.jobs import jobs_create_for_cohort
-    from registration.models import Cohort
-
-    user = User.objects.create_user("loadregcoord", password=PASSWORD, role="coordinator")
-    with tempfile.TemporaryDirectory(prefix="mritrus-load-sim-") as tmp:
-        manifest = write_demo_cohort(Path(tmp) / "cohort", n_cases=cases, seed=14)
-        cohort_import(path=manifest.parent, cohort_name="Load registrations (SIMULATED)", user=user)
-    cohort = Cohort.objects.get(name="Load registrations (SIMULATED)")
-    jobs = jobs_create_for_cohort(
-        cohort=cohort, method=settings.MRITRUS_REGISTRATION_METHOD, user=user
-    )
-    return [job.pk for job in jobs]
-
-
-def registration_keeper(job_pks: list[int], stop: Any, finished: list[str]) -> None:
-    """Re-queue each job as it finishes, so that the worker always has a registration to run."""
-    from django.db import close_old_connections
-
-    from registration.jobs import TERMINAL, job_retry
-    from registration.models import RegistrationJob
-
-    while not stop.wait(2.0):
-        close_old_connections()
-        for job in RegistrationJob.objects.filter(pk__in=job_pks, status__in=TERMINAL):
-            finished.append(str(job.status))
-            job_retry(job=job)
-
-
-def registration_worker_start(var: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    """``manage.py db_worker`` for the registration queue, as scripts/run_local.sh starts it."""
-    return subprocess.Popen(
-        [
-            "nice",
-            "-n",
-            "10",
-            sys.executable,
-            "manage.py",
-            "db_worker",
-            "--queue-name",
-            "registration",
-            "--interval",
-            "1",
-        ],
-        cwd=ROOT,
-        env={**env, "MRITRUS_TORCH_THREADS": "1"},
-        stdout=subprocess.DEVNULL,
-        stderr=(var / "worker.log").open("w"),
-    )
-
-
-def _busy() -> subprocess.Popen[bytes]:
-    code = "import numpy as np\na = np.random.rand(400, 400)\nwhile True:\n    a = a @ a.T / 400\n"
-    return subprocess.Popen(
-        [sys.executable, "-c", code], env={**os.environ, "OMP_NUM_THREADS": "1"}
-    )
 
 
 def _wait_up(port: int, *, workers: int, timeout: float = 120.0) -> None:
@@ -263,18 +203,9 @@ def _postgres_drop(name: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def _main(args: argparse.Namespace) -> int:
-    var = django_fresh("mritrus-load-")
-    t0 = time.monotonic()
-    study_pk = site_build(readers=args.readers, cases=args.cases)
-    print(
-        f"site: {args.readers} readers × {args.cases} cases of {SHAPE[2]} slices "
-        f"({time.monotonic() - t0:.0f} s to build), database {os.environ.get('DATABASE_URL', 'SQLite')}"
-    )
-    job_pks = registration_cohort_build(cases=4) if args.registering else []
-    port = _free_port()
-    env = {**os.environ, "MRITRUS_LOG_LEVEL": "WARNING"}
-    server = subprocess.Popen(
+def _gunicorn_start(var: Path, port: int, args: argparse.Namespace, env: dict[str, str]) -> Any:
+    """gunicorn as ``make run`` starts it (or with ``--workers/--threads``)."""
+    return subprocess.Popen(
         [
             str(ROOT / ".venv/bin/gunicorn"),
             "mritrus_site.wsgi:application",
@@ -292,91 +223,70 @@ def _main(args: argparse.Namespace) -> int:
         stdout=subprocess.DEVNULL,
         stderr=(var / "gunicorn.log").open("w"),
     )
-    busy = _busy() if args.busy else None
-    worker = registration_worker_start(var, env) if args.registering else None
-    stop = threading.Event()
-    finished: list[str] = []
-    keeper = threading.Thread(
-        target=registration_keeper, args=(job_pks, stop, finished), daemon=True
-    )
-    if worker is not None:
-        keeper.start()
-    submitted_file = var / "submitted.json"
-    try:
-        _wait_up(port, workers=args.workers)
-        subprocess.run(
-            [
-                str(ROOT / ".venv/bin/locust"),
-                "-f",
-                str(ROOT / "bench/load/locustfile.py"),
-                "--headless",
-                "-u",
-                str(args.readers),
-                "-r",
-                str(args.spawn_rate),
-                "-t",
-                f"{args.duration}s",
-                "--host",
-                f"http://127.0.0.1:{port}",
-                "--csv",
-                str(var / "locust"),
-                "--only-summary",
-                "--stop-timeout",
-                "10",
-                "--loglevel",
-                "WARNING",
-            ],
-            cwd=ROOT,
-            env={
-                **env,
-                "MRITRUS_LOAD_SUBMITTED": str(submitted_file),
-                "MRITRUS_LOAD_THINK": args.think,
-                "PYTHONWARNINGS": "ignore",
-            },
-            stdout=subprocess.DEVNULL,
-            stderr=(var / "locust.log").open("w"),
-            check=False,
-            timeout=args.duration + 120,
-        )
-    finally:
-        stop.set()
-        if worker is not None:
-            worker.terminate()
-            worker.wait(timeout=60)
-        if busy is not None:
-            busy.terminate()
-        server.terminate()
-        server.wait(timeout=30)
-    print(
-        f"gunicorn --workers {args.workers} --threads {args.threads}; busy core: {args.busy}; "
-        f"reader think {args.think} s"
-    )
-    if job_pks:
-        from registration.models import RegistrationJob
 
-        runs = RegistrationJob.objects.filter(pk__in=job_pks)
-        print(
-            f"registrations alongside: {len(finished)} finished during the load "
-            f"({finished.count('succeeded')} succeeded); now: "
-            + ", ".join(f"{r.status} ({r.stage or '-'})" for r in runs.order_by("pk"))
-        )
-    figures = stats_print(var / "locust_stats.csv")
 
+def _locust_run(
+    var: Path, port: int, args: argparse.Namespace, env: dict[str, str], submitted: Path
+) -> None:
+    """The readers: locust headless for ``--duration`` seconds, stats in ``var/locust_*.csv``."""
+    subprocess.run(
+        [
+            str(ROOT / ".venv/bin/locust"),
+            "-f",
+            str(ROOT / "bench/load/locustfile.py"),
+            "--headless",
+            "-u",
+            str(args.readers),
+            "-r",
+            str(args.spawn_rate),
+            "-t",
+            f"{args.duration}s",
+            "--host",
+            f"http://127.0.0.1:{port}",
+            "--csv",
+            str(var / "locust"),
+            "--only-summary",
+            "--stop-timeout",
+            "10",
+            "--loglevel",
+            "WARNING",
+        ],
+        cwd=ROOT,
+        env={
+            **env,
+            "MRITRUS_LOAD_SUBMITTED": str(submitted),
+            "MRITRUS_LOAD_THINK": args.think,
+            "PYTHONWARNINGS": "ignore",
+        },
+        stdout=subprocess.DEVNULL,
+        stderr=(var / "locust.log").open("w"),
+        check=False,
+        timeout=args.duration + 120,
+    )
+
+
+def reads_check(*, study_pk: int, submitted: Path) -> tuple[int, int]:
+    """Every read the server accepted is stored once: prints the counts, returns (lost, duplicated)."""
     from readerstudy.models import Read
 
-    accepted = json.loads(submitted_file.read_text()) if submitted_file.exists() else []
+    accepted = json.loads(submitted.read_text()) if submitted.exists() else []
     tokens = [url.rstrip("/").split("/")[-2] for url in accepted]
-    stored = Read.objects.filter(
-        assignment__study_id=study_pk, status=Read.Status.SUBMITTED
-    ).values_list("assignment__token", flat=True)
-    stored_list = list(stored)
-    lost = sorted(set(tokens) - set(stored_list))
-    duplicated = len(stored_list) - len(set(stored_list))
+    stored = list(
+        Read.objects.filter(
+            assignment__study_id=study_pk, status=Read.Status.SUBMITTED
+        ).values_list("assignment__token", flat=True)
+    )
+    lost = sorted(set(tokens) - set(stored))
+    duplicated = len(stored) - len(set(stored))
     print(
-        f"reads: {len(tokens)} submits accepted, {len(stored_list)} submitted reads stored, "
+        f"reads: {len(tokens)} submits accepted, {len(stored)} submitted reads stored, "
         f"{len(lost)} lost, {duplicated} duplicated, "
         f"{len(tokens) - len(set(tokens))} accepted twice"
     )
+    return len(lost), duplicated
+
+
+def verdict_print(figures: dict[str, dict[str, float]]) -> None:
     # The login is slow on purpose (the password hash's work factor, once per session); it is
     # reported above but is not one of the reading requests the goal is about.
     slow = {
@@ -385,6 +295,58 @@ def _main(args: argparse.Namespace) -> int:
         if k not in ("Aggregated", "login") and v["p95"] >= 300
     }
     print("p95 < 300 ms for every reading request kind" if not slow else f"p95 ≥ 300 ms: {slow}")
+
+
+def _registrations_print(job_pks: list[int], finished: list[str]) -> None:
+    from registration.models import RegistrationJob
+
+    runs = RegistrationJob.objects.filter(pk__in=job_pks).order_by("pk")
+    print(
+        f"registrations alongside: {len(finished)} finished during the load "
+        f"({finished.count('succeeded')} succeeded); now: "
+        + ", ".join(f"{r.status} ({r.stage or '-'})" for r in runs)
+    )
+
+
+def _main(args: argparse.Namespace) -> int:
+    var = django_fresh("mritrus-load-")
+    t0 = time.monotonic()
+    study_pk = site_build(readers=args.readers, cases=args.cases)
+    print(
+        f"site: {args.readers} readers × {args.cases} cases of {SHAPE[2]} slices "
+        f"({time.monotonic() - t0:.0f} s to build), database {os.environ.get('DATABASE_URL', 'SQLite')}"
+    )
+    job_pks = registration_cohort_build(cases=4) if args.registering else []
+    port = _free_port()
+    env = {**os.environ, "MRITRUS_LOG_LEVEL": "WARNING"}
+    server = _gunicorn_start(var, port, args, env)
+    busy = busy_start() if args.busy else None
+    worker = registration_worker_start(var, env) if args.registering else None
+    stop = threading.Event()
+    finished: list[str] = []
+    if worker is not None:
+        threading.Thread(
+            target=registration_keeper, args=(job_pks, stop, finished), daemon=True
+        ).start()
+    submitted = var / "submitted.json"
+    try:
+        _wait_up(port, workers=args.workers)
+        _locust_run(var, port, args, env, submitted)
+    finally:
+        stop.set()
+        for process in (worker, busy, server):
+            if process is not None:
+                process.terminate()
+                process.wait(timeout=60)
+    print(
+        f"gunicorn --workers {args.workers} --threads {args.threads}; busy core: {args.busy}; "
+        f"reader think {args.think} s"
+    )
+    if job_pks:
+        _registrations_print(job_pks, finished)
+    figures = stats_print(var / "locust_stats.csv")
+    lost, duplicated = reads_check(study_pk=study_pk, submitted=submitted)
+    verdict_print(figures)
     if not args.keep:
         shutil.rmtree(var, ignore_errors=True)
     else:
