@@ -77,8 +77,8 @@ def demo_users_ensure(*, logins_file: Path) -> list[DemoLogin]:
 def demo_cohort_ensure(*, name: str, n_cases: int, seed: int, user: Any, echo: Any) -> Any:
     """Simulate and import a demo cohort unless it is already there."""
     from inference.simulate import write_demo_cohort
+    from registration.importing.run import cohort_import
     from registration.models import Cohort
-    from registration.services import cohort_import
 
     cohort = Cohort.objects.filter(name=name).first()
     if cohort is not None and cohort.cases.exists():
@@ -101,7 +101,8 @@ def demo_cohort_ensure(*, name: str, n_cases: int, seed: int, user: Any, echo: A
 
 def demo_cohort_register(*, cohort: Any, user: Any, echo: Any) -> None:
     """Register every case without a registered series, in this process (same code as the worker)."""
-    from registration.jobs import job_run, jobs_create_for_cohort
+    from registration.jobs.run import job_run
+    from registration.jobs.services import jobs_create_for_cohort
     from registration.models import RegistrationJob
 
     method = settings.MRITRUS_REGISTRATION_METHOD
