@@ -135,6 +135,17 @@ def _series_dataset(
     return meta, ds
 
 
+def _pixels_describe(ds: Dataset, *, enc: PixelEncoding, volume: NDArray[np.generic]) -> None:
+    """How stored values become the volume's values, and the display window (1st–99th
+    percentile) a viewer opens with."""
+    ds.PixelRepresentation = 1 if enc.signed else 0
+    ds.RescaleIntercept = _ds_str(enc.intercept)
+    ds.RescaleSlope = _ds_str(enc.slope)
+    lo, hi = percentile_window(volume)
+    ds.WindowCenter = _ds_str((lo + hi) / 2)
+    ds.WindowWidth = _ds_str(hi - lo)
+
+
 def series_write(
     directory: Path,
     *,
@@ -175,15 +186,12 @@ def series_write(
     row_dir, col_dir = col_i / si, col_j / sj
     slice_gap = float(np.linalg.norm(col_k))
     enc = pixels_encode(vol)
-    p1, p99 = percentile_window(vol)
-    center, width = (p1 + p99) / 2, p99 - p1
-    sop_class = MR_IMAGE_STORAGE if modality == "MR" else US_IMAGE_STORAGE
     directory.mkdir(parents=True, exist_ok=True)
     out: list[tuple[str, Path]] = []
     # One dataset reused for every slice: only the per-slice elements change (4x faster than
     # building each slice from scratch, which dominated import time).
     meta, ds = _series_dataset(
-        sop_class=sop_class,
+        sop_class=MR_IMAGE_STORAGE if modality == "MR" else US_IMAGE_STORAGE,
         first_sop_uid=sop_uids[0],
         modality=modality,
         study_uid=study_uid,
@@ -201,11 +209,7 @@ def series_write(
     ds.PixelSpacing = [_ds_str(sj), _ds_str(si)]
     ds.SliceThickness = _ds_str(slice_gap)
     ds.SpacingBetweenSlices = _ds_str(slice_gap)
-    ds.PixelRepresentation = 1 if enc.signed else 0
-    ds.RescaleIntercept = _ds_str(enc.intercept)
-    ds.RescaleSlope = _ds_str(enc.slope)
-    ds.WindowCenter = _ds_str(float(center))
-    ds.WindowWidth = _ds_str(float(width))
+    _pixels_describe(ds, enc=enc, volume=vol)
     normal = np.cross(row_dir, col_dir)
     for k in range(vol.shape[2]):
         sop_uid = _uid_ok(sop_uids[k])

@@ -118,7 +118,7 @@ def _series_store(
     """The registered MR series (and its warped gland label) on the TRUS frame of reference;
     each series is appended to ``created`` as soon as it exists (the caller cleans up on failure)."""
     us_s = inputs.us_series
-    common = {
+    common: dict[str, Any] = {
         "case": job.case,
         "modality": ImageSeries.Modality.MR_T2,
         "affine": np.asarray(result.affine, dtype=np.float64),
