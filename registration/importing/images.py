@@ -15,6 +15,7 @@ import numpy as np
 from django.conf import settings
 from numpy.typing import NDArray
 
+from inference.manifest import IMAGE_COLUMNS, LABEL_COLUMNS, LANDMARK_COLUMNS
 from registration.dicom.deid_vocab import CODE_TERMS
 from registration.dicom.read import (
     SEG_STORAGE,
@@ -29,15 +30,17 @@ from registration.dicom.seg import seg_load_onto
 from registration.importing.cases import files_under, source_label
 from registration.series import CaseImage, grid_matches
 
-# Image column of the manifest (inference.manifest) -> (modality, kind, the image column whose grid
-# it must share, expected DICOM modality). In loading order: an image before its labels.
+# Each image column of the manifest (inference.manifest) -> (modality, kind, the image column whose
+# grid it must share, expected DICOM modality), in loading order: both images before any label.
+# The column tuples pair up in the same order: MR first, then TRUS.
+_MODALITIES = (("MR_T2", "MR"), ("US", "US"))
 COLUMN_ROLES: dict[str, tuple[str, str, str, str]] = {
-    "mr_t2": ("MR_T2", "original", "", "MR"),
-    "trus": ("US", "original", "", "US"),
-    "mr_label": ("MR_T2", "label", "mr_t2", ""),
-    "trus_label": ("US", "label", "trus", ""),
-    "mr_landmarks": ("MR_T2", "landmarks", "mr_t2", ""),
-    "trus_landmarks": ("US", "landmarks", "trus", ""),
+    **{c: (m, "original", "", d) for c, (m, d) in zip(IMAGE_COLUMNS, _MODALITIES)},
+    **{c: (m, "label", i, "") for c, i, (m, _) in zip(LABEL_COLUMNS, IMAGE_COLUMNS, _MODALITIES)},
+    **{
+        c: (m, "landmarks", i, "")
+        for c, i, (m, _) in zip(LANDMARK_COLUMNS, IMAGE_COLUMNS, _MODALITIES)
+    },
 }
 
 
