@@ -48,8 +48,8 @@ end
 
 def _prepare(var: Path) -> dict:
     from accounts.models import User
+    from registration.importing.run import cohort_import
     from registration.models import ImageSeries
-    from registration.services import cohort_import
     from registration.serving import instance_path
 
     run = cohort_import(path=prostatex_manifest(var / "in"), cohort_name="bench")

@@ -28,8 +28,8 @@ def main() -> None:
     if not PROSTATEX_T2.is_dir():
         sys.exit(f"{PROSTATEX_T2} missing: the bench needs ../shared/data")
     var = django_fresh("mritrus-import-bench-")
-    from registration.dicom_io import series_load
-    from registration.services import cohort_import
+    from registration.dicom.read import series_load
+    from registration.importing.run import cohort_import
 
     files = sorted(PROSTATEX_T2.glob("*.dcm"))
     n_slices = len(files)

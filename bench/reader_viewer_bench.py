@@ -35,8 +35,8 @@ def _prepare(var: Path) -> tuple[str, str]:
     from accounts.models import User
     from readerstudy import services
     from readerstudy.models import Assignment
+    from registration.importing.run import cohort_import
     from registration.models import Cohort
-    from registration.services import cohort_import
 
     call_command("collectstatic", verbosity=0, interactive=False)
     run = cohort_import(path=prostatex_manifest(var / "in"), cohort_name="bench")

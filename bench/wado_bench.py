@@ -30,8 +30,8 @@ def _prepare(var: Path) -> tuple[str, list[str]]:
     from django.contrib.sessions.backends.db import SessionStore
 
     from accounts.models import User
+    from registration.importing.run import cohort_import
     from registration.models import ImageSeries
-    from registration.services import cohort_import
 
     run = cohort_import(path=prostatex_manifest(var / "in"), cohort_name="bench")
     if run.accepted != 1:

@@ -80,8 +80,8 @@ def demo_users_ensure(*, logins_file: Path) -> list[DemoLogin]:
 def demo_cohort_ensure(*, name: str, n_cases: int, seed: int, user: Any, echo: Any) -> Any:
     """Simulate and import a demo cohort unless it is already there."""
     from inference.simulate import write_demo_cohort
+    from registration.importing.run import cohort_import
     from registration.models import Cohort
-    from registration.services import cohort_import
 
     cohort = Cohort.objects.filter(name=name).first()
     if cohort is not None and cohort.cases.exists():
@@ -109,7 +109,7 @@ def demo_cohort_register(*, cohort: Any, user: Any, echo: Any) -> int:
     the number of jobs queued (0 on a second run, when they exist or are done).
     """
     from demo.tasks import demo_study_when_registered
-    from registration.jobs import jobs_create_for_cohort
+    from registration.jobs.services import jobs_create_for_cohort
 
     method = settings.MRITRUS_REGISTRATION_METHOD
     with transaction.atomic():

@@ -6,7 +6,7 @@ import datetime as dt
 
 from django.utils import timezone
 
-from mritrus_site.tasks_compat import task  # moves to registration.tasks_compat (issue 11 merge)
+from registration.tasks_compat import task
 
 # How often the demo checks whether its cohort's registrations are done.
 POLL_SECONDS = 5

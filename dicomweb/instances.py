@@ -1,7 +1,7 @@
 """Bytes of stored instances for WADO-RS: the Part 10 file, its pixel data, its metadata, a picture.
 
 The stored files are single-frame, uncompressed, Explicit VR Little Endian, with PixelData the
-last element (registration.dicom_io.series_write). So a frame is the file's tail and is served
+last element (registration.dicom.write.series_write). So a frame is the file's tail and is served
 without decoding the dataset; the layout is checked, and any other file is decoded by pydicom.
 """
 

@@ -1,6 +1,6 @@
 """Media types of PS3.18: Accept negotiation, multipart/related bodies out and in.
 
-Everything stored here is uncompressed Explicit VR Little Endian (registration.dicom_io writes it
+Everything stored here is uncompressed Explicit VR Little Endian (registration.dicom.write writes it
 so), and nothing is transcoded: a request for any other transfer syntax is refused with 406 and a
 sentence saying what is served, rather than answered with bytes the client did not ask for.
 """

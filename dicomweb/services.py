@@ -20,9 +20,11 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.sequence import Sequence as DicomSequence
 
-from registration import deid, importers_dicom
+from registration.dicom import deid
+from registration.importing.dicom_only import dicom_patient_code
+from registration.importing.run import cohort_import
 from registration.models import Case, Cohort, DicomInstance, ImportRun
-from registration.services import cohort_import, tmp_folder
+from registration.storage import tmp_folder
 
 from .media import DICOM, MultipartError, multipart_split
 
@@ -116,7 +118,7 @@ def _outcomes(items: list[Received], *, cohort: Cohort, run: ImportRun) -> None:
     for item in items:
         if item.failure:
             continue
-        code = importers_dicom.dicom_patient_code(patient=item.patient, salt=salt)
+        code = dicom_patient_code(patient=item.patient, salt=salt)
         entry = by_code.get(code)
         case = Case.objects.filter(cohort=cohort, case_code=code).first()
         if entry is None or case is None or entry["status"] == "rejected":

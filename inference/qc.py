@@ -1,31 +1,81 @@
-"""Quality-control figure of a registration: checkerboard and gland-contour overlays (matplotlib Agg)."""
+"""Quality-control images of a registration.
+
+* ``qc_images_write``: the two PNGs a registration job stores next to its outputs (PIL; the
+  coordinator's case and job pages show them).
+* ``qc_figure_save``: the three-plane figure of the command-line registration (matplotlib Agg).
+
+Importing this module loads neither torch nor matplotlib (the web process reads ``QC_IMAGES``).
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
-import matplotlib
+import numpy as np
+from numpy.typing import NDArray
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from numpy.typing import NDArray  # noqa: E402
+from inference.imaging import checkerboard, to_uint8
 
-from inference.preprocess import intensity_normalise  # noqa: E402
+__all__ = ["QC_IMAGES", "qc_figure_save", "qc_images_write", "qc_slice_index"]
 
-__all__ = ["checkerboard", "qc_figure_save"]
+# Name in URLs and status JSON -> file name in a job's output folder.
+QC_IMAGES = {"checkerboard": "qc_checkerboard.png", "contours": "qc_contours.png"}
 
 
-def checkerboard(
-    a: NDArray[np.floating], b: NDArray[np.floating], tiles: int = 8
-) -> NDArray[np.float32]:
-    """Alternate square tiles of two equally shaped 2-D images (``tiles`` per side)."""
-    if a.shape != b.shape or a.ndim != 2:
-        raise ValueError(f"checkerboard needs two equal 2-D images, got {a.shape} and {b.shape}")
-    ii, jj = np.indices(a.shape)
-    mask = ((ii * tiles // a.shape[0]) + (jj * tiles // a.shape[1])) % 2 == 0
-    return np.where(mask, a, b).astype(np.float32)
+def _display(slice_: NDArray[Any]) -> NDArray[Any]:
+    # Voxel (i, j) -> image rows j, columns i, flipped so anterior is up (RAS j grows upward).
+    return np.flipud(np.asarray(slice_).T)
+
+
+def _boundary(mask: NDArray[Any]) -> NDArray[np.bool_]:
+    from scipy import ndimage
+
+    m = np.asarray(mask) > 0
+    return np.asarray(m & ~ndimage.binary_erosion(m), dtype=bool)
+
+
+def qc_slice_index(label: NDArray[Any] | None, shape: tuple[int, ...]) -> int:
+    """The axial slice through the gland's centre, or the middle slice when there is no gland."""
+    if label is not None and np.any(label):
+        ks = np.nonzero(np.asarray(label) > 0)[2]
+        return int(round(float(ks.mean())))
+    return shape[2] // 2
+
+
+def qc_images_write(
+    *,
+    folder: Path,
+    fixed: NDArray[Any],
+    warped: NDArray[Any],
+    warped_label: NDArray[Any] | None,
+    fixed_label: NDArray[Any] | None,
+    tiles: int = 8,
+) -> dict[str, str]:
+    """Write ``qc_checkerboard.png`` and ``qc_contours.png`` for the gland's central axial slice.
+
+    Checkerboard: alternating tiles of the TRUS and the registered MR. Contours: the TRUS in grey
+    with the warped MR gland (red) and, when known, the TRUS gland (green). Returns
+    :data:`QC_IMAGES`.
+    """
+    from PIL import Image
+
+    k = qc_slice_index(fixed_label if fixed_label is not None else warped_label, fixed.shape)
+    us = _display(to_uint8(fixed[:, :, k]))
+    mr = _display(to_uint8(warped[:, :, k]))
+    checker = checkerboard(us, mr, tiles=tiles).astype(np.uint8)
+    Image.fromarray(checker, mode="L").save(folder / QC_IMAGES["checkerboard"])
+
+    rgb = np.stack([us, us, us], axis=-1).astype(np.uint8)
+    if warped_label is not None:
+        edge = _display(_boundary(warped_label[:, :, k]))
+        rgb[edge] = (230, 40, 40)
+    if fixed_label is not None:
+        edge = _display(_boundary(fixed_label[:, :, k]))
+        rgb[edge] = (40, 200, 60)
+    Image.fromarray(rgb, mode="RGB").save(folder / QC_IMAGES["contours"])
+    return dict(QC_IMAGES)
 
 
 def qc_figure_save(
@@ -42,6 +92,13 @@ def qc_figure_save(
     """Write a PNG: rows = initial alignment (``mr_on_us``: the MR through the frame alignment) /
     after registration, columns = three orthogonal
     mid-gland slices as TRUS|MR checkerboards, with TRUS (green) and MR (red) gland contours."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from inference.preprocess import intensity_normalise
+
     us_n = intensity_normalise(np.asarray(us))
     rows = [
         ("initial", intensity_normalise(np.asarray(mr_on_us)), mr_label_on_us),

@@ -25,7 +25,7 @@ from readerstudy.display import (
     series_centre_lps,
 )
 from readerstudy.models import AssignmentSeries
-from registration.dicom_io import MR_IMAGE_STORAGE, US_IMAGE_STORAGE
+from registration.dicom.write import MR_IMAGE_STORAGE, US_IMAGE_STORAGE
 
 # A served instance carries exactly these attributes (image pixel module, the display geometry,
 # rescale and window), all written from the common display grid (readerstudy/display.py), plus

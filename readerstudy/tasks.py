@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mritrus_site.tasks_compat import task
+from registration.tasks_compat import task
 
 
 @task(queue_name="default")

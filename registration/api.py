@@ -11,12 +11,11 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.routers import SimpleRouter
 from rest_framework.views import APIView
 
 from accounts.permissions import IsCoordinator
-from registration import selectors, services
-from registration.import_runs import NO_SPACE
+from registration import selectors
+from registration.importing.run import NO_SPACE, cohort_import_upload
 from registration.models import Case, Cohort, ImageSeries, ImportRun
 
 
@@ -220,7 +219,7 @@ class CohortUploadAPIView(APIView):
             return Response(
                 {"archive": ["Upload a .zip file."]}, status=status.HTTP_400_BAD_REQUEST
             )
-        run = services.cohort_import_upload(
+        run = cohort_import_upload(
             uploaded=archive,
             cohort_name=data.validated_data.get("cohort_name") or None,
             user=request.user,
@@ -236,17 +235,3 @@ class CohortUploadAPIView(APIView):
         return Response(
             ImportRunDetailSerializer(run, context={"request": request}).data, status=code
         )
-
-
-_router = SimpleRouter()
-_router.register("api/cohorts", CohortViewSet, basename="api-cohort")
-_router.register("api/cases", CaseViewSet, basename="api-case")
-_router.register("api/series", SeriesViewSet, basename="api-series")
-_router.register("api/imports", ImportRunViewSet, basename="api-import")
-
-from django.urls import path  # noqa: E402
-
-urlpatterns = [
-    path("api/cohorts/upload/", CohortUploadAPIView.as_view(), name="api-cohort-upload"),
-    *_router.urls,
-]

@@ -10,6 +10,6 @@ class RegistrationConfig(AppConfig):
 
         # Queue workers (db_worker, rqworker) recover stale registration jobs at start-up and
         # periodically; other processes skip this.
-        from registration.worker import worker_process_start
+        from registration.jobs.recovery import worker_process_start
 
         worker_process_start()

@@ -9,6 +9,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from inference.methods import DEFAULT_METHOD
+
 
 class Cohort(models.Model):
     name = models.CharField(max_length=200, unique=True)
@@ -223,7 +225,7 @@ class RegistrationJob(models.Model):
         CANCELLED = "cancelled", "Cancelled"
 
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="registration_jobs")
-    method = models.CharField(max_length=32, default="rern+io")
+    method = models.CharField(max_length=32, default=DEFAULT_METHOD)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     stage = models.CharField(max_length=40, blank=True)
     progress = models.FloatField(default=0.0)

@@ -8,14 +8,14 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import path
 
 from accounts.models import User
+from accounts.permissions import coordinator_required
+from inference.manifest import REFERENCE_COLUMNS
 from registration.models import Case, Cohort
 from registration.reference import case_reference_update, cohort_cases_missing_reference
-from registration.views import coordinator_required
 
-FIELDS = ("reference_pirads", "cspca", "isup_grade", "gleason", "lesion_side")
+FIELDS = REFERENCE_COLUMNS
 
 
 def _row(case: Case, data: dict[str, Any] | None = None, errors: Any = None) -> dict[str, Any]:
@@ -55,8 +55,3 @@ def cohort_reference_view(request: HttpRequest, pk: int) -> HttpResponse:
         "registration/cohort_reference.html",
         {"cohort": cohort, "rows": rows, "missing": missing, "sides": Case.Side.choices},
     )
-
-
-reference_urlpatterns = [
-    path("cohorts/<int:pk>/reference/", cohort_reference_view, name="cohort-reference"),
-]

@@ -7,11 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from django.conf import settings
 from numpy.typing import NDArray
 from PIL import Image
 
+from inference.imaging import to_uint8
 from registration.models import DicomInstance, ImageSeries
+from registration.storage import media_path
 
 THUMB_SIZE = 192
 # UID attributes of the file meta and of the dataset that a uid_map may rewrite.
@@ -19,7 +20,7 @@ UID_KEYWORDS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "Fram
 
 
 def instance_path(instance: DicomInstance) -> Path:
-    return Path(settings.MEDIA_ROOT) / instance.path
+    return media_path(instance.path)
 
 
 def dicom_instance_bytes(
@@ -67,13 +68,8 @@ def thumbnail_png(array: NDArray[Any], *, label: bool = False, size: int = THUMB
     """
     vol = np.asarray(array)
     plane = vol[:, :, vol.shape[2] // 2].T.astype(np.float64)
-    if label:
-        top = float(vol.max()) or 1.0
-        scaled = plane / top
-    else:
-        lo, hi = np.percentile(plane, [1, 99]) if plane.size else (0.0, 1.0)
-        scaled = (plane - lo) / (hi - lo) if hi > lo else np.zeros_like(plane)
-    img = Image.fromarray((np.clip(scaled, 0, 1) * 255).astype(np.uint8), mode="L")
+    window = (0.0, float(vol.max()) or 1.0) if label else None
+    img = Image.fromarray(to_uint8(plane, window=window), mode="L")
     img.thumbnail((size, size), Image.Resampling.BILINEAR)
     out = io.BytesIO()
     img.save(out, format="PNG")
@@ -82,7 +78,7 @@ def thumbnail_png(array: NDArray[Any], *, label: bool = False, size: int = THUMB
 
 def series_thumbnail_bytes(series: ImageSeries) -> bytes:
     """The thumbnail stored at import; rebuilt from the NIfTI if it is missing."""
-    folder = Path(settings.MEDIA_ROOT) / series.nifti_path
+    folder = media_path(series.nifti_path)
     thumb = folder.parent / "thumb.png"
     if thumb.is_file():
         return thumb.read_bytes()

@@ -1,4 +1,4 @@
-"""Media folders no database row refers to: listing and removal (`manage.py storage_cleanup`).
+"""Every media path and atomic write, and the folders no row refers to (`manage.py storage_cleanup`).
 
 What lives under MEDIA_ROOT (docs/architecture.md, "Storage"):
 
@@ -12,19 +12,117 @@ A folder is an orphan only when no row refers to it AND no write can still be fi
 folder moved in just before its transaction commits has no row yet, so every candidate outside
 ``tmp/`` must also be older than the age limit, and a queued or running job's folders are never
 candidates.
+
+Writes are atomic by folder: files are written under ``tmp/`` (same filesystem), moved in with one
+``os.replace`` (`folder_move`), and the rows are written in the transaction around the move; on
+failure the moved folder is removed again, and a replaced folder is removed only after the commit
+(`remove_on_commit`).
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 import shutil
 import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from django.conf import settings
+from django.db import transaction
 
 from registration.models import Case, ImageSeries, RegistrationJob
 
 REGISTRATIONS = "registrations"
+TMP = "tmp"
+
+
+def media_root() -> Path:
+    return Path(settings.MEDIA_ROOT)
+
+
+def media_path(relative: str) -> Path:
+    """The absolute path of a path stored in a row (relative to MEDIA_ROOT)."""
+    return media_root() / relative
+
+
+def tmp_root() -> Path:
+    """``MEDIA_ROOT/tmp`` (created): writes in progress, on the same filesystem as their target."""
+    root = media_root() / TMP
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+@contextmanager
+def tmp_folder(prefix: str = "w") -> Iterator[Path]:
+    """A fresh folder under ``MEDIA_ROOT/tmp`` (same filesystem, so ``os.replace`` is atomic),
+    removed on exit."""
+    path = tmp_root() / f"{prefix}-{uuid.uuid4().hex}"
+    path.mkdir()
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def folder_move(src: Path, dst: Path) -> None:
+    """Move a finished folder into place in one step (the atomic half of every write)."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(src, dst)
+
+
+def tree_remove(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def remove_on_commit(folders: Sequence[Path]) -> None:
+    """Remove ``folders`` once the current transaction commits (they are still referenced until
+    then)."""
+
+    def remove() -> None:
+        for folder in folders:
+            tree_remove(folder)
+
+    transaction.on_commit(remove)
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def cohort_dir_relative(cohort_pk: int) -> str:
+    return f"cohorts/{cohort_pk}"
+
+
+def case_dir_relative(case: Case) -> str:
+    return f"{cohort_dir_relative(case.cohort_id)}/{case.pk}"
+
+
+def case_registrations_dir(case: Case) -> Path:
+    """Where the runs of ``case``'s registration jobs live."""
+    return media_root() / case_dir_relative(case) / REGISTRATIONS
+
+
+def job_attempt_prefix(job: RegistrationJob, attempt: int | None = None) -> str:
+    """Name prefix of every folder (temp or output) of one attempt of ``job``."""
+    return f"job{job.pk}-a{job.attempt if attempt is None else attempt}-"
+
+
+def job_output_dir(job: RegistrationJob, token: str) -> str:
+    """Relative (to MEDIA_ROOT) folder of one run's outputs. The token keeps a re-run (whose
+    attempt counter starts again) from ever landing on the folder of the run it replaces."""
+    return f"{case_dir_relative(job.case)}/{REGISTRATIONS}/{job_attempt_prefix(job)}{token}"
+
+
+def series_folders(series: Sequence[ImageSeries]) -> list[Path]:
+    """The folder of each series (the parent of its NIfTI)."""
+    return [media_path(s.nifti_path).parent for s in series if s.nifti_path]
 
 
 def _old(path: Path, cutoff: float) -> bool:
@@ -41,7 +139,7 @@ def storage_orphans(*, tmp_older_than_s: float = 3600.0) -> list[Path]:
     moved a series folder in (Django has no rollback hook), after a crash between a move and its
     commit, and as stale ``tmp/`` folders of interrupted imports and jobs.
     """
-    media = Path(settings.MEDIA_ROOT)
+    media = media_root()
     cutoff = time.time() - tmp_older_than_s
     known_series = set(ImageSeries.objects.values_list("series_instance_uid", flat=True))
     known_cases = {(str(c), str(k)) for c, k in Case.objects.values_list("cohort_id", "pk")}
@@ -75,7 +173,7 @@ def storage_orphans(*, tmp_older_than_s: float = 3600.0) -> list[Path]:
                         ]
                     elif entry.name not in known_series and _old(entry, cutoff):
                         orphans.append(entry)
-    tmp = media / "tmp"
+    tmp = media / TMP
     if tmp.is_dir():
         orphans += [
             p

@@ -1,9 +1,22 @@
-from django.urls import path
+"""The registration app's URLs: cohorts, imports, cases, series, WADO-URI, the reference page, the
+API, and the job URLs of `registration.jobs.urls`."""
 
-from registration import api, views
+from __future__ import annotations
+
+from django.urls import URLPattern, URLResolver, include, path
+from rest_framework.routers import SimpleRouter
+
+from registration import api, reference_views, views
 
 app_name = "registration"
-urlpatterns: list = [
+
+_router = SimpleRouter()
+_router.register("api/cohorts", api.CohortViewSet, basename="api-cohort")
+_router.register("api/cases", api.CaseViewSet, basename="api-case")
+_router.register("api/series", api.SeriesViewSet, basename="api-series")
+_router.register("api/imports", api.ImportRunViewSet, basename="api-import")
+
+urlpatterns: list[URLPattern | URLResolver] = [
     path("cohorts/", views.cohort_list_view, name="cohort-list"),
     path("cohorts/upload/", views.cohort_upload_view, name="cohort-upload"),
     path("cohorts/<int:pk>/", views.cohort_detail_view, name="cohort-detail"),
@@ -14,15 +27,14 @@ urlpatterns: list = [
     path("series/<int:pk>/thumbnail.png", views.series_thumbnail_view, name="series-thumbnail"),
     path("series/<int:pk>/manifest.json", views.series_manifest_view, name="series-manifest"),
     path("wado", views.wado_view, name="wado"),
-    *api.urlpatterns,
+    path("api/cohorts/upload/", api.CohortUploadAPIView.as_view(), name="api-cohort-upload"),
+    *_router.urls,
+    # Registration jobs (issue 4): pages, progress JSON, QC images, /api/jobs/.
+    path("", include("registration.jobs.urls")),
+    # Reference standard of a cohort's cases (issue 12): coordinators fill it in without the admin.
+    path(
+        "cohorts/<int:pk>/reference/",
+        reference_views.cohort_reference_view,
+        name="cohort-reference",
+    ),
 ]
-
-# Registration jobs (issue 4): pages, progress JSON, QC images, /api/jobs/.
-from registration.job_views import job_urlpatterns  # noqa: E402
-
-urlpatterns += job_urlpatterns
-
-# Reference standard of a cohort's cases (issue 12): coordinators fill it in without the admin.
-from registration.reference_views import reference_urlpatterns  # noqa: E402
-
-urlpatterns += reference_urlpatterns

@@ -6,37 +6,21 @@ Readers get 403 everywhere here; their image endpoints are in readerstudy/ (blin
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import wraps
 from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.permissions import user_is_coordinator
+from accounts.permissions import coordinator_required
 from registration import selectors, services
 from registration.forms import CohortUploadForm
-from registration.import_runs import NO_SPACE, storage_full
+from registration.importing.run import NO_SPACE, cohort_import_upload, storage_full
 from registration.models import Case, Cohort, DicomInstance, ImageSeries, ImportRun
 from registration.serving import dicom_instance_bytes, series_thumbnail_bytes
-
-
-def coordinator_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Login, then the coordinator/admin role; readers get 403."""
-
-    @login_required
-    @wraps(view)
-    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if not user_is_coordinator(request.user):
-            raise PermissionDenied("coordinators only")
-        return view(request, *args, **kwargs)
-
-    return wrapped
 
 
 def _get(getter: Callable[..., Any], **kwargs: Any) -> Any:
@@ -75,7 +59,7 @@ def cohort_upload_view(request: HttpRequest) -> HttpResponse:
         return render(request, "registration/cohort_upload.html", context, status=507)
     form = CohortUploadForm(request.POST or None, files or None)
     if request.method == "POST" and form.is_valid():
-        run = services.cohort_import_upload(
+        run = cohort_import_upload(
             uploaded=form.cleaned_data["archive"],
             cohort_name=form.cleaned_data["cohort_name"],
             user=request.user,

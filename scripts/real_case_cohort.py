@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     from inference.io import volume_save
     from inference.segmentation import segment_volume
     from inference.simulate import SimSource, simulate_pair
-    from registration.dicom_io import series_load
+    from registration.dicom.read import series_load
 
     src = Path(args.dicom)
     out = Path(args.out)

@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
 
     from inference.segmentation import segment_volume
-    from registration.dicom_io import series_load
+    from registration.dicom.read import series_load
 
     rows = len(args.series)
     fig, axes = plt.subplots(rows, 4, figsize=(13, 3.4 * rows), squeeze=False)

@@ -20,8 +20,8 @@ def registration_cohort_build(*, cases: int) -> list[int]:
 
     from accounts.models import User
     from inference.simulate import write_demo_cohort
-    from registration.import_runs import cohort_import
-    from registration.jobs import jobs_create_for_cohort
+    from registration.importing.run import cohort_import
+    from registration.jobs.services import jobs_create_for_cohort
     from registration.models import Cohort
 
     user = User.objects.create_user("loadregcoord", password=PASSWORD, role="coordinator")
@@ -39,7 +39,8 @@ def registration_keeper(job_pks: list[int], stop: Any, finished: list[str]) -> N
     """Re-queue each job as it finishes, so that the worker always has a registration to run."""
     from django.db import close_old_connections
 
-    from registration.jobs import TERMINAL, job_retry
+    from registration.jobs.services import job_retry
+    from registration.jobs.state import TERMINAL
     from registration.models import RegistrationJob
 
     while not stop.wait(2.0):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from django import template
 
-from registration import job_selectors
+from inference.methods import method_names
+from registration.jobs import selectors
 from registration.models import Case, RegistrationJob
 
 register = template.Library()
@@ -13,7 +14,7 @@ register = template.Library()
 @register.simple_tag
 def case_jobs(case: Case) -> list[RegistrationJob]:
     """The latest job of each method for ``case`` (for the case page's registration panel)."""
-    return job_selectors.case_latest_jobs(case=case)
+    return selectors.case_latest_jobs(case=case)
 
 
 @register.inclusion_tag("registration/job_method_select.html")
@@ -21,9 +22,7 @@ def job_method_select() -> dict[str, object]:
     """The method picker of the Register / Register all forms, preset to the site default."""
     from django.conf import settings
 
-    from registration.jobs import METHODS
-
-    return {"methods": METHODS, "default": settings.MRITRUS_REGISTRATION_METHOD}
+    return {"methods": method_names(), "default": settings.MRITRUS_REGISTRATION_METHOD}
 
 
 @register.filter

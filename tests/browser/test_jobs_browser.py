@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from accounts.factories import UserFactory
-from registration import jobs
+from registration.jobs.run import job_run
 from registration.models import RegistrationJob
 from tests.browser.conftest import login, wait_js
 from tests.jobs.cases import case_make, cohort_make
@@ -37,9 +37,9 @@ def test_register_all_progress_and_qc_in_the_browser(page, live_server, screensh
     )
     assert page.evaluate(f"{BAR}.value") == 0
 
-    jobs.job_run(job_pk=queued[0].pk, worker_id="browser-test")
+    job_run(job_pk=queued[0].pk, worker_id="browser-test")
     wait_js(page, f"{BAR}.value >= 50 && {BAR}.value < 100", timeout=15000)
-    jobs.job_run(job_pk=queued[1].pk, worker_id="browser-test")
+    job_run(job_pk=queued[1].pk, worker_id="browser-test")
     wait_js(page, f"{BAR}.value == 100", timeout=15000)
     cell = page.locator(f".case-job-state[data-field='case-{cases[1].pk}']")
     assert "succeeded" in cell.inner_text()

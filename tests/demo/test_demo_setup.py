@@ -17,7 +17,7 @@ def queued(settings, tmp_path):  # noqa: ANN001, ANN201
     }
     settings.VAR_DIR = tmp_path
     settings.MRITRUS_REGISTRATION_METHOD = "initial"
-    from mritrus_site.tasks_compat import default_task_backend
+    from registration.tasks_compat import default_task_backend
 
     default_task_backend.clear()
     return default_task_backend
@@ -31,7 +31,7 @@ def _task_names(backend) -> list[str]:  # noqa: ANN001
 def test_demo_setup_queues_registration_and_opens_the_study_after_it(queued):
     from demo.tasks import demo_study_when_registered
     from readerstudy.models import ReaderStudy
-    from registration.jobs import job_run
+    from registration.jobs.run import job_run
     from registration.models import Cohort, RegistrationJob
 
     call_command("demo_setup", "--study-cases", "2", "--register-cases", "1")

@@ -59,7 +59,7 @@ def t2_files(folder: Path, *, patient: str = "SIM-PATIENT-1", slices: int = 3) -
     """A SIMULATED T2 series as Part 10 files, as a scanner would send (identifiers included)."""
     from pydicom.uid import generate_uid
 
-    from registration.dicom_io import series_write
+    from registration.dicom.write import series_write
 
     rng = np.random.default_rng(7)
     affine = np.diag([0.7, 0.7, 3.0, 1.0])

@@ -346,12 +346,12 @@ def test_demo_files_load_with_matching_grids(demo_dir: Path) -> None:
 
 
 def test_demo_manifest_passes_the_importer(demo_dir: Path) -> None:
-    """The cohort importer (registration.importers) reads every row without an error."""
+    """The cohort importer (registration.importing) reads every row without an error."""
     # Imported, not importorskip: a broken importer must fail this test, not skip it.
-    from registration import importers
+    from registration.importing.run import cases_iterate
 
     notes: list[str] = []
-    items = list(importers.cases_iterate(root=demo_dir, salt="t", notes=notes))
+    items = list(cases_iterate(root=demo_dir, salt="t", notes=notes))
     assert len(items) == 4
     for item in items:
         assert item.errors == []

@@ -43,7 +43,7 @@ def demo(n: int) -> dict[str, Any]:
     from django.conf import settings
 
     from inference.simulate import write_demo_cohort
-    from registration.services import cohort_import
+    from registration.importing.run import cohort_import
 
     src = Path(tempfile.mkdtemp(dir=Path(settings.MEDIA_ROOT).parent))
     manifest = write_demo_cohort(src / "demo", n_cases=n, seed=0)
@@ -54,9 +54,9 @@ def demo(n: int) -> dict[str, Any]:
 def queue(dup: int, method: str) -> dict[str, Any]:
     from django.db import transaction
 
-    from registration.jobs import jobs_create_for_cohort
+    from registration.jobs.services import jobs_create_for_cohort
+    from registration.jobs.tasks import registration_job_run
     from registration.models import Cohort
-    from registration.tasks import registration_job_run
 
     cohort = Cohort.objects.get()
     with transaction.atomic():

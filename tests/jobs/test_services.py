@@ -14,8 +14,12 @@ from django.conf import settings
 from django.core.management import call_command
 from django.utils import timezone
 
-from registration import jobs
+from registration.jobs.recovery import jobs_requeue_stale
+from registration.jobs.run import job_claim, job_run
+from registration.jobs.services import job_cancel, job_create, job_retry, jobs_create_for_cohort
+from registration.jobs.state import InvalidTransition, JobError, job_transition
 from registration.models import ImageSeries, RegistrationJob
+from registration.storage import job_output_dir
 from tests.jobs.cases import US_SHAPE, case_make
 
 pytestmark = pytest.mark.django_db
@@ -33,7 +37,7 @@ def tmp_entries() -> list[str]:
 
 
 def run(job: RegistrationJob, worker: str = "test-worker") -> str:
-    out = jobs.job_run(job_pk=job.pk, worker_id=worker)
+    out = job_run(job_pk=job.pk, worker_id=worker)
     job.refresh_from_db()
     return out
 
@@ -43,7 +47,7 @@ def registered(case, method: str = "initial"):  # noqa: ANN001, ANN201
 
 
 def test_job_run_writes_every_output(case, coordinator):
-    job = jobs.job_create(case=case, method="initial", user=coordinator)
+    job = job_create(case=case, method="initial", user=coordinator)
     assert job.status == S.QUEUED and job.created_by == coordinator
     assert run(job) == "succeeded"
     assert job.status == S.SUCCEEDED and job.progress == 100 and job.attempt == 1
@@ -92,20 +96,20 @@ def test_job_names_the_shipped_checkpoint_and_its_simulated_training(case):
     from inference.registry import checkpoint_resolve
 
     shipped = checkpoint_resolve(kind="rern")
-    job = jobs.job_create(case=case, method="rern", user=None)
+    job = job_create(case=case, method="rern", user=None)
     assert run(job) == "succeeded"
     assert job.model_checkpoint == shipped.key and job.model_sha256 == shipped.sha256
     assert job.model_synthetic_training is True
 
 
 def test_rerun_replaces_outputs_whole(case):
-    job = jobs.job_create(case=case, method="initial")
+    job = job_create(case=case, method="initial")
     run(job)
     first_series = job.registered_series
     first_dir = media() / job.output_dir
     first_folder = (media() / first_series.nifti_path).parent
 
-    again = jobs.job_create(case=case, method="initial")  # a second job for the same case+model
+    again = job_create(case=case, method="initial")  # a second job for the same case+model
     assert run(again) == "succeeded"
     assert registered(case).count() == 1
     assert (
@@ -117,7 +121,7 @@ def test_rerun_replaces_outputs_whole(case):
     assert job.output_dir == "" and job.registered_series is None
 
     before = again.output_dir
-    jobs.job_retry(job=again)  # "run again" on a succeeded job: its attempt counter restarts
+    job_retry(job=again)  # "run again" on a succeeded job: its attempt counter restarts
     assert run(again) == "succeeded"
     assert again.output_dir != before and not (media() / before).exists()
     assert registered(case).count() == 1
@@ -126,34 +130,34 @@ def test_rerun_replaces_outputs_whole(case):
 
 
 def test_job_runs_once_when_delivered_twice(case):
-    job = jobs.job_create(case=case, method="initial")
+    job = job_create(case=case, method="initial")
     assert run(job, "w1") == "succeeded"
     assert run(job, "w2") == "skipped"
     assert job.attempt == 1 and job.worker_id == "w1"
 
 
 def test_transitions_are_enforced_and_conditional(case):
-    job = jobs.job_create(case=case, method="initial")
-    with pytest.raises(jobs.InvalidTransition):
-        jobs.job_transition(job=job, to=S.SUCCEEDED)
+    job = job_create(case=case, method="initial")
+    with pytest.raises(InvalidTransition):
+        job_transition(job=job, to=S.SUCCEEDED)
     stale = RegistrationJob.objects.get(pk=job.pk)
-    assert jobs.job_transition(job=job, to=S.RUNNING, worker_id="a")
+    assert job_transition(job=job, to=S.RUNNING, worker_id="a")
     # A second caller that still believes the job is queued loses, and sees the truth afterwards.
-    assert not jobs.job_transition(job=stale, to=S.RUNNING, worker_id="b")
+    assert not job_transition(job=stale, to=S.RUNNING, worker_id="b")
     assert stale.status == S.RUNNING and stale.worker_id == "a"
-    with pytest.raises(jobs.InvalidTransition):
-        jobs.job_transition(job=job, to=S.RUNNING)
+    with pytest.raises(InvalidTransition):
+        job_transition(job=job, to=S.RUNNING)
 
 
 def test_create_refuses_missing_trus_and_duplicates(cohort, case):
     no_trus = case_make(cohort, "NOTRUS", trus=False, labels=False, landmarks=False)
-    with pytest.raises(jobs.JobError, match="NOTRUS has no TRUS image"):
-        jobs.job_create(case=no_trus, method="initial")
-    jobs.job_create(case=case, method="initial")
-    with pytest.raises(jobs.JobError, match="already has a queued or running"):
-        jobs.job_create(case=case, method="initial")
-    with pytest.raises(jobs.JobError, match="Unknown registration method"):
-        jobs.job_create(case=case, method="magic")
+    with pytest.raises(JobError, match="NOTRUS has no TRUS image"):
+        job_create(case=no_trus, method="initial")
+    job_create(case=case, method="initial")
+    with pytest.raises(JobError, match="already has a queued or running"):
+        job_create(case=case, method="initial")
+    with pytest.raises(JobError, match="Unknown registration method"):
+        job_create(case=case, method="magic")
 
 
 def test_register_all_skips_registered_active_and_incomplete(cohort):
@@ -161,39 +165,39 @@ def test_register_all_skips_registered_active_and_incomplete(cohort):
     active = case_make(cohort, "ACTIVE", seed=2)
     todo = case_make(cohort, "TODO", seed=3)
     case_make(cohort, "NOTRUS", trus=False, labels=False, landmarks=False)
-    run(jobs.job_create(case=done, method="initial"))
-    jobs.job_create(case=active, method="initial")
-    created = jobs.jobs_create_for_cohort(cohort=cohort, method="initial")
+    run(job_create(case=done, method="initial"))
+    job_create(case=active, method="initial")
+    created = jobs_create_for_cohort(cohort=cohort, method="initial")
     assert [j.case for j in created] == [todo]
-    assert jobs.jobs_create_for_cohort(cohort=cohort, method="initial") == []
+    assert jobs_create_for_cohort(cohort=cohort, method="initial") == []
     # Another method counts separately.
-    assert len(jobs.jobs_create_for_cohort(cohort=cohort, method="io")) == 3
+    assert len(jobs_create_for_cohort(cohort=cohort, method="io")) == 3
 
 
 def test_enqueue_happens_on_commit(case, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        job = jobs.job_create(case=case, method="initial")
+        job = job_create(case=case, method="initial")
     assert len(callbacks) == 1
     job.refresh_from_db()
     assert job.task_result_id and job.enqueued_at is not None
 
 
 def test_cancel_queued_and_running(case, monkeypatch):
-    job = jobs.job_create(case=case, method="initial")
-    jobs.job_cancel(job=job)
+    job = job_create(case=case, method="initial")
+    job_cancel(job=job)
     assert job.status == S.CANCELLED and run(job) == "skipped"
-    with pytest.raises(jobs.JobError, match="nothing to cancel"):
-        jobs.job_cancel(job=job)
+    with pytest.raises(JobError, match="nothing to cancel"):
+        job_cancel(job=job)
 
-    jobs.job_retry(job=job)
+    job_retry(job=job)
     assert job.status == S.QUEUED and job.attempt == 0
 
-    from registration import worker
+    from registration.jobs import worker
 
     def cancel_at_stage_boundary() -> None:
         running = RegistrationJob.objects.get(pk=job.pk)
         if running.status == S.RUNNING and running.stage not in ("loading images", "starting"):
-            jobs.job_cancel(job=running)
+            job_cancel(job=running)
 
     monkeypatch.setattr(worker, "stage_delay", cancel_at_stage_boundary)
     assert run(job) == "cancelled"
@@ -203,17 +207,17 @@ def test_cancel_queued_and_running(case, monkeypatch):
 
 
 def test_retry_after_failure_succeeds(case):
-    job = jobs.job_create(case=case, method="initial")
+    job = job_create(case=case, method="initial")
     mr = case.series.get(kind="original", modality="MR_T2")
     path = media() / mr.nifti_path
     good = path.read_bytes()
     path.write_bytes(b"not a nifti file")
     assert run(job) == "failed"
     assert "MR T2 image of case SYN001 could not be read" in job.error and job.traceback
-    with pytest.raises(jobs.JobError, match="still queued"):
-        jobs.job_retry(job=jobs.job_create(case=case, method="io"))
+    with pytest.raises(JobError, match="still queued"):
+        job_retry(job=job_create(case=case, method="io"))
     path.write_bytes(good)
-    jobs.job_retry(job=job)
+    job_retry(job=job)
     assert job.error == "" and job.attempt == 0
     assert run(job) == "succeeded" and job.attempt == 1
 
@@ -224,8 +228,8 @@ def test_label_outside_the_image_fails_clearly_and_others_go_on(cohort, case):
     outside = np.zeros(MR_SHAPE, np.uint8)
     outside[:3, :3, :2] = 1  # a corner of pure background
     bad = case_make(cohort, "BADLABEL", mr_label_override=outside, landmarks=False)
-    bad_job = jobs.job_create(case=bad, method="initial")
-    good_job = jobs.job_create(case=case, method="initial")
+    bad_job = job_create(case=bad, method="initial")
+    good_job = job_create(case=case, method="initial")
     assert run(bad_job) == "failed"
     assert bad_job.error.startswith(
         "Registration of case BADLABEL failed: The gland volumes disagree"
@@ -237,7 +241,7 @@ def test_label_outside_the_image_fails_clearly_and_others_go_on(cohort, case):
     empty = case_make(
         cohort, "EMPTY", mr_label_override=np.zeros(MR_SHAPE, np.uint8), landmarks=False
     )
-    empty_job = jobs.job_create(case=empty, method="initial")
+    empty_job = job_create(case=empty, method="initial")
     assert run(empty_job) == "failed"
     assert (
         "MR T2 gland label of case EMPTY is empty: it does not overlap the image" in empty_job.error
@@ -255,7 +259,7 @@ def test_nan_output_fails_and_writes_nothing(case, monkeypatch):
         return result
 
     monkeypatch.setattr(pipeline, "register_case", with_nan)
-    job = jobs.job_create(case=case, method="initial")
+    job = job_create(case=case, method="initial")
     assert run(job) == "failed"
     assert "invalid values (NaN or infinite) in the displacement field" in job.error
     assert not registered(case).exists() and tmp_entries() == []
@@ -264,14 +268,14 @@ def test_nan_output_fails_and_writes_nothing(case, monkeypatch):
 
 def _fake_crash(job: RegistrationJob, worker: str = "dead-worker") -> Path:
     """Leave the job as a SIGKILLed worker would: running, old heartbeat, partial output."""
-    assert jobs.job_claim(job_pk=job.pk, worker_id=worker) is not None
+    assert job_claim(job_pk=job.pk, worker_id=worker) is not None
     job.refresh_from_db()
     old = timezone.now() - timedelta(seconds=settings.MRITRUS_HEARTBEAT_STALE_SECONDS + 5)
     RegistrationJob.objects.filter(pk=job.pk).update(heartbeat_at=old, stage="writing outputs")
     partial = media() / "tmp" / f"job{job.pk}-a{job.attempt}-deadbeef"
     partial.mkdir(parents=True)
     (partial / "displacement.nii.gz").write_bytes(b"half")
-    moved = media() / jobs.job_output_dir(job, "deadbeef")
+    moved = media() / job_output_dir(job, "deadbeef")
     moved.mkdir(parents=True)
     (moved / "metrics.json").write_text("{}")
     job.refresh_from_db()
@@ -279,16 +283,16 @@ def _fake_crash(job: RegistrationJob, worker: str = "dead-worker") -> Path:
 
 
 def test_stale_job_is_requeued_cleaned_and_finishes_once(case):
-    job = jobs.job_create(case=case, method="initial")
+    job = job_create(case=case, method="initial")
     moved = _fake_crash(job)
-    fresh = jobs.job_create(case=case_make(case.cohort, "FRESH", seed=5), method="initial")
-    assert jobs.job_claim(job_pk=fresh.pk, worker_id="alive") is not None
+    fresh = job_create(case=case_make(case.cohort, "FRESH", seed=5), method="initial")
+    assert job_claim(job_pk=fresh.pk, worker_id="alive") is not None
 
-    assert jobs.jobs_requeue_stale() == [(job.pk, "queued")]  # the fresh heartbeat is left alone
+    assert jobs_requeue_stale() == [(job.pk, "queued")]  # the fresh heartbeat is left alone
     job.refresh_from_db()
     assert job.status == S.QUEUED and "dead-worker stopped responding" in job.error
     assert tmp_entries() == [] and not moved.exists()
-    assert jobs.jobs_requeue_stale() == []  # idempotent
+    assert jobs_requeue_stale() == []  # idempotent
 
     assert run(job, "second-worker") == "succeeded"
     assert job.attempt == 2 and job.worker_id == "second-worker"
@@ -297,12 +301,12 @@ def test_stale_job_is_requeued_cleaned_and_finishes_once(case):
 
 def test_stale_job_fails_after_max_attempts(case, settings):
     settings.MRITRUS_JOB_MAX_ATTEMPTS = 2
-    job = jobs.job_create(case=case, method="initial")
+    job = job_create(case=case, method="initial")
     _fake_crash(job)
-    jobs.jobs_requeue_stale()
+    jobs_requeue_stale()
     job.refresh_from_db()
     _fake_crash(job)
-    assert jobs.jobs_requeue_stale() == [(job.pk, "failed")]
+    assert jobs_requeue_stale() == [(job.pk, "failed")]
     job.refresh_from_db()
     assert job.status == S.FAILED and job.attempt == 2
     assert "stopped responding 2 time(s)" in job.error and "gave up after 2 attempts" in job.error
@@ -310,7 +314,7 @@ def test_stale_job_fails_after_max_attempts(case, settings):
 
 
 def test_jobs_recover_command(case, capsys):
-    job = jobs.job_create(case=case, method="initial")
+    job = job_create(case=case, method="initial")
     _fake_crash(job)
     call_command("jobs_recover")
     job.refresh_from_db()
@@ -319,10 +323,10 @@ def test_jobs_recover_command(case, capsys):
 
 
 def test_a_worker_that_lost_its_job_writes_nothing(case):
-    from registration.worker import Heartbeat
+    from registration.jobs.worker import Heartbeat
 
-    job = jobs.job_create(case=case, method="initial")
-    jobs.job_claim(job_pk=job.pk, worker_id="slow")
+    job = job_create(case=case, method="initial")
+    job_claim(job_pk=job.pk, worker_id="slow")
     job.refresh_from_db()
     hb = Heartbeat(job_pk=job.pk, worker_id="slow", attempt=job.attempt, interval=60)
     hb.beat()

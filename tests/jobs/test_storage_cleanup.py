@@ -14,9 +14,11 @@ from django.conf import settings
 from django.core.management import call_command
 from django.urls import reverse
 
-from registration import jobs
-from registration.job_selectors import QC_IMAGES
+from inference.qc import QC_IMAGES
+from registration.jobs.run import job_claim, job_run
+from registration.jobs.services import job_create
 from registration.models import ImageSeries, RegistrationJob
+from registration.storage import job_output_dir
 from tests.jobs.cases import case_make
 
 pytestmark = pytest.mark.django_db
@@ -49,20 +51,20 @@ def _cleanup(*args: str) -> str:
 def test_cleanup_removes_only_true_orphans(case, cohort, coordinator, client_for) -> None:  # noqa: ANN001
     done = []
     for code, seed in (("SYN-R1", 1), ("SYN-R2", 2)):
-        job = jobs.job_create(case=case_make(cohort, code, seed=seed), method="initial")
-        assert jobs.job_run(job_pk=job.pk, worker_id="w") == "succeeded"
+        job = job_create(case=case_make(cohort, code, seed=seed), method="initial")
+        assert job_run(job_pk=job.pk, worker_id="w") == "succeeded"
         job.refresh_from_db()
         done.append(job)
     # Everything that is live is old, so age alone cannot protect it.
     for p in (_media() / "cohorts").iterdir():
         _age(p, 7200)
-    running = jobs.job_create(case=case, method="initial")
-    assert jobs.job_claim(job_pk=running.pk, worker_id="busy") is not None
+    running = job_create(case=case, method="initial")
+    assert job_claim(job_pk=running.pk, worker_id="busy") is not None
     running.refresh_from_db()
     running_tmp = _folder(
         _media() / "tmp" / f"job{running.pk}-a{running.attempt}-cafe", age=7200
     )  # a long registration: its temp folder may be old
-    running_out = _folder(_media() / jobs.job_output_dir(running, "cafe"), age=7200)
+    running_out = _folder(_media() / job_output_dir(running, "cafe"), age=7200)
     fresh_series = _folder(_media() / "tmp" / "series-inprogress", age=1)
     case_dir = _media() / f"cohorts/{case.cohort_id}/{case.pk}"
     young_move = _folder(case_dir / "2.25.1234", age=1)  # moved in, its commit still to come

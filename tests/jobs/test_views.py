@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from registration import jobs
+from registration.jobs.run import job_run
+from registration.jobs.services import job_create
 from registration.models import RegistrationJob
 
 pytestmark = pytest.mark.django_db
@@ -18,15 +19,15 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _finished_job(case):  # noqa: ANN001, ANN202
-    job = jobs.job_create(case=case, method="initial")
-    jobs.job_run(job_pk=job.pk, worker_id="test")
+    job = job_create(case=case, method="initial")
+    job_run(job_pk=job.pk, worker_id="test")
     job.refresh_from_db()
     assert job.status == "succeeded"
     return job
 
 
 def test_pages_refuse_anonymous_and_readers(client, client_for, junior, case):
-    job = jobs.job_create(case=case, method="initial")
+    job = job_create(case=case, method="initial")
     urls = [
         "/jobs/",
         f"/jobs/{job.pk}/",
@@ -87,7 +88,7 @@ def test_register_all_and_cohort_progress(client_for, coordinator, cohort):
     assert r.status_code == 302
     assert RegistrationJob.objects.filter(status="queued").count() == 3
     first = RegistrationJob.objects.order_by("pk").first()
-    jobs.job_run(job_pk=first.pk, worker_id="w")
+    job_run(job_pk=first.pk, worker_id="w")
     data = c.get(f"/cohorts/{cohort.pk}/jobs.json").json()
     assert data["counts"]["succeeded"] == 1 and data["counts"]["queued"] == 2
     assert data["active"] is True and 0 < data["progress"] < 100
@@ -126,8 +127,8 @@ def test_failed_registration_says_why_on_the_page_and_in_the_api(client_for, coo
     tiny = np.zeros(MR_SHAPE, np.uint8)
     tiny[14:17, 14:17, 4:6] = 1  # SYNTHETIC: a 0.05 mL "gland" against a 1.6 mL TRUS gland
     bad = case_make(cohort, "TINY", mr_label_override=tiny, landmarks=False)
-    job = jobs.job_create(case=bad, method="initial")
-    jobs.job_run(job_pk=job.pk, worker_id="test")
+    job = job_create(case=bad, method="initial")
+    job_run(job_pk=job.pk, worker_id="test")
     job.refresh_from_db()
     assert job.status == "failed" and job.registered_series is None
     c = client_for(coordinator)
@@ -188,7 +189,8 @@ def test_web_process_never_imports_torch():
         "django.setup()\n"
         "from django.urls import get_resolver\n"
         "get_resolver().url_patterns\n"
-        "import mritrus_site.wsgi, registration.job_views, registration.jobs, registration.tasks\n"
+        "import mritrus_site.wsgi, registration.jobs.views, registration.jobs.api\n"
+        "import registration.jobs.services, registration.jobs.tasks, registration.jobs.recovery\n"
         "from registration.templatetags import registration_jobs\n"
         "print('torch' in sys.modules, 'inference.pipeline' in sys.modules)\n"
     )
@@ -205,7 +207,7 @@ def test_web_process_never_imports_torch():
 
 
 def test_worker_recovery_thread_only_in_worker_processes():
-    from registration.worker import worker_process_start
+    from registration.jobs.recovery import worker_process_start
 
     assert worker_process_start(["manage.py", "runserver"]) is False
     assert worker_process_start(["gunicorn", "mritrus_site.wsgi"]) is False

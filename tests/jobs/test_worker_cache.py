@@ -21,7 +21,7 @@ def test_checkpoint_loaded_once_per_process(tmp_path, fresh_cache, monkeypatch):
     import inference.models as models
     from inference.networks import RERN
     from inference.registry import CheckpointInfo, file_sha256
-    from registration import worker
+    from registration.jobs import worker
 
     torch.set_num_threads(1)
     path = models.checkpoint_save(

@@ -81,7 +81,7 @@ def case_with_series(
 
 
 def prostatex_t2(shared_data: Path) -> tuple[np.ndarray, np.ndarray]:
-    from registration.dicom_io import series_load
+    from registration.dicom.read import series_load
 
     folder = shared_data / "prostatex-0000-dicom" / "4.000000-t2tsetra-00702"
     loaded = series_load(sorted(p for p in folder.iterdir() if p.is_file()), root=folder)

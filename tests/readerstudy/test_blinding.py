@@ -349,8 +349,8 @@ def test_real_prostatex_served_to_reader_carries_no_source_identifier(
     """Rule 2 on real data: import the ProstateX T2, read it as a reader, compare with the input."""
     import shutil
 
+    from registration.importing.run import cohort_import
     from registration.models import Cohort
-    from registration.services import cohort_import
 
     source = shared_data / "prostatex-0000-dicom" / "4.000000-t2tsetra-00702"
     shutil.copytree(source, tmp_path / "in" / "t2")

@@ -20,7 +20,7 @@ RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0])
 
 
 def _series(shared_data: Path, which: str) -> tuple[np.ndarray, np.ndarray]:
-    from registration.dicom_io import series_load
+    from registration.dicom.read import series_load
 
     folder = {
         "prostatex-oblique": shared_data / "prostatex-0000-dicom" / "4.000000-t2tsetra-00702",

@@ -9,7 +9,7 @@ from pathlib import Path
 import pydicom
 import pytest
 
-from registration.deid import dataset_deidentify, date_offset_days, date_shift, uid_remap
+from registration.dicom.deid import dataset_deidentify, date_offset_days, date_shift, uid_remap
 
 from .conftest import PROSTATEX_T2
 

@@ -12,15 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydicom.uid import generate_uid
 
-from registration.dicom_io import (
-    LPS_TO_RAS,
-    DicomInputError,
-    corners_world,
-    pixels_encode,
-    seg_load_onto,
-    series_load,
-    series_write,
-)
+from registration.dicom.geometry import LPS_TO_RAS, corners_world
+from registration.dicom.read import DicomInputError, series_load
+from registration.dicom.seg import seg_load_onto
+from registration.dicom.write import pixels_encode, series_write
 
 from .conftest import PROSTATEX_ADC, PROSTATEX_T2, QIN_ADC, QIN_SEG
 

@@ -28,7 +28,7 @@ from pydicom.sequence import Sequence
 
 from readerstudy import services as study_services
 from readerstudy.models import Assignment
-from registration.dicom_io import series_write
+from registration.dicom.write import series_write
 from registration.models import Case, Cohort, DicomInstance, ImageSeries, ImportRun
 
 pytestmark = pytest.mark.django_db

@@ -18,8 +18,8 @@ import pydicom
 import pytest
 from django.conf import settings as dj_settings
 
+from registration.importing.run import cohort_import
 from registration.models import Case, Cohort, DicomInstance, ImageSeries, ImportRun
-from registration.services import cohort_import
 
 from .conftest import PROSTATEX_T2, copy_in, manifest_write, media_files
 

@@ -14,9 +14,9 @@ import pytest
 from django.urls import reverse
 from pydicom.uid import generate_uid
 
-from registration.dicom_io import series_write
+from registration.dicom.write import series_write
+from registration.importing.run import cohort_import
 from registration.models import Case, ImageSeries, ImportRun
-from registration.services import cohort_import
 
 from .conftest import PROSTATEX_T2, copy_in, manifest_write, zip_folder
 
@@ -107,7 +107,7 @@ def test_dicom_only_groups_t2_and_us_of_one_patient(
 
 
 def test_label_as_dicom_series_folder_on_the_t2_grid(shared_data: Path, tmp_path: Path) -> None:
-    from registration.dicom_io import series_load
+    from registration.dicom.read import series_load
 
     folder = tmp_path / "in"
     copy_in(shared_data, PROSTATEX_T2, folder, "t2")

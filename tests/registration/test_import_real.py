@@ -15,7 +15,9 @@ import pytest
 from django.core.management import call_command
 from django.urls import reverse
 
-from registration.dicom_io import corners_world, seg_load_onto, series_load
+from registration.dicom.geometry import corners_world
+from registration.dicom.read import series_load
+from registration.dicom.seg import seg_load_onto
 from registration.models import Case, Cohort, DicomInstance, ImageSeries, ImportRun
 
 from .conftest import (
@@ -280,7 +282,7 @@ def test_series_manifest_lists_cornerstone_image_ids(
     coordinator,
     client_for,  # noqa: ANN001
 ) -> None:
-    from registration.services import cohort_import
+    from registration.importing.run import cohort_import
 
     from .conftest import manifest_write
 
@@ -307,7 +309,7 @@ def test_demo_cohort_imports_and_is_marked_synthetic(
     tmp_path: Path, coordinator, client_for
 ) -> None:  # noqa: ANN001
     from inference.simulate import write_demo_cohort
-    from registration.services import cohort_import
+    from registration.importing.run import cohort_import
 
     manifest = write_demo_cohort(tmp_path / "demo", n_cases=1, seed=3)
     run = cohort_import(path=manifest.parent, cohort_name="Demo")

@@ -21,8 +21,9 @@ from django.core.files.uploadhandler import FileUploadHandler
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
-from registration import services
-from registration.dicom_io import series_write
+from registration import series
+from registration.dicom.write import series_write
+from registration.importing.run import cohort_import
 from registration.models import Case, Cohort, ImageSeries, ImportRun
 
 from .conftest import manifest_write, zip_folder
@@ -38,7 +39,7 @@ def _nifti(path: Path, shape: tuple[int, ...], seed: int = 0) -> str:
 
 
 def _import(folder: Path) -> ImportRun:
-    return services.cohort_import(path=folder, cohort_name="limits")
+    return cohort_import(path=folder, cohort_name="limits")
 
 
 def _nothing_stored(media: Path) -> None:
@@ -158,14 +159,14 @@ def full_disk(tmp_path: Path, settings, monkeypatch) -> Iterator[Path]:  # noqa:
     with _small_disk(media, kib=160) as mounted:
         settings.MEDIA_ROOT = media
         if not mounted:
-            write = services.series_write
+            write = series.series_write
 
             def series_write_full(directory, *, volume, **kwargs):  # noqa: ANN001, ANN003, ANN202
                 if np.asarray(volume).size > 20_000:
                     raise OSError(errno.ENOSPC, "No space left on device")
                 return write(directory, volume=volume, **kwargs)
 
-            monkeypatch.setattr(services, "series_write", series_write_full)
+            monkeypatch.setattr(series, "series_write", series_write_full)
         yield media
 
 

@@ -12,7 +12,8 @@ import pydicom
 import pytest
 from django.conf import settings
 
-from registration.dicom_io import corners_world, series_load
+from registration.dicom.geometry import corners_world
+from registration.dicom.read import series_load
 from registration.models import DicomInstance, ImageSeries
 from registration.services import SeriesInputError, case_delete, series_create_from_array
 from registration.serving import dicom_instance_bytes

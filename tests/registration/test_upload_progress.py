@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from django.urls import reverse
 
+from registration.importing.run import cohort_import
 from registration.models import ImportRun
-from registration.services import cohort_import
 from tests.dicomweb.conftest import t2_files
 
 pytestmark = pytest.mark.django_db

@@ -7,8 +7,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from registration.importing.run import cohort_import
 from registration.models import ImportRun
-from registration.services import cohort_import
 
 
 def report_lines(run: ImportRun) -> list[str]:

@@ -10,7 +10,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from registration.jobs import jobs_requeue_stale
+from registration.jobs.recovery import jobs_requeue_stale
 
 
 class Command(BaseCommand):

@@ -1,7 +1,7 @@
 """DICOM-only inputs (no manifest): files grouped by patient and series, the T2 chosen by its
 attributes, other series skipped with a note that quotes only vocabulary words.
 
-Part of `registration.importers` (split for size); nothing here writes.
+Nothing here writes.
 """
 
 from __future__ import annotations
@@ -9,32 +9,31 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from registration.deid import descriptor_clean
-from registration.dicom_io import (
+from registration.dicom.deid import descriptor_clean
+from registration.dicom.read import (
     SEG_STORAGE,
     DicomInputError,
     LoadedSeries,
     header_read,
     is_dicom,
-    seg_load_onto,
     series_load,
 )
-from registration.importers import (
-    COLUMN_ROLES,
+from registration.dicom.seg import seg_load_onto
+from registration.importing.cases import (
     MANIFEST_NAME,
     CaseInputError,
     CaseItem,
     ImportInputError,
-    _files_under,
-    _hash_files,
-    _max_voxels,
-    _modality_word,
+    files_hash,
+    files_under,
     source_label,
 )
-from registration.services import CaseImage, CaseInput
+from registration.importing.images import COLUMN_ROLES, max_voxels, modality_word
+from registration.series import CaseImage, CaseInput
 
 T2_EXCLUDE = (
     "adc",
@@ -79,7 +78,7 @@ def _t2_score(header: Any) -> tuple[int, str]:
 
 
 def dicom_only_cases(*, root: Path, salt: str, notes: list[str]) -> Iterator[CaseItem]:
-    files = _files_under(root)
+    files = files_under(root)
     if not files:
         raise ImportInputError(f"no {MANIFEST_NAME} and no files: nothing to import")
     by_patient: dict[str, dict[str, list[tuple[Path, Any]]]] = {}
@@ -118,7 +117,7 @@ def dicom_patient_code(*, patient: str, salt: str) -> str:
 def _describe(header: Any, count: int) -> str:
     # Only the vocabulary words of the description (PS3.15 clean descriptors), never its text.
     desc = descriptor_clean(header.get("SeriesDescription", "")) or "(no description)"
-    return f"'{desc[:40]}' ({_modality_word(str(header.get('Modality', '')))}, {count} file(s))"
+    return f"'{desc[:40]}' ({modality_word(str(header.get('Modality', '')))}, {count} file(s))"
 
 
 def _dicom_patient_case(
@@ -170,62 +169,77 @@ def _dicom_patient_case(
         used += [p for p, _ in series_map[us_uid]]
     if seg is not None:
         used.append(seg[0])
-    item.fingerprint = _hash_files(used, root)
+    item.fingerprint = files_hash(used, root)
 
-    def load() -> CaseInput:
-        images: dict[str, CaseImage] = {}
-        picks = [("mr_t2", series_map[t2_uid])]
-        if us_uid:
-            picks.append(("trus", series_map[us_uid]))
-        for column, members in picks:
-            modality, kind, _p, _d = COLUMN_ROLES[column]
-            try:
-                series: LoadedSeries = series_load(
-                    [p for p, _ in members], root=root, max_voxels=_max_voxels()
-                )
-            except DicomInputError as exc:
-                raise CaseInputError(f"case {code}, {column}: {exc}") from exc
-            images[column] = CaseImage(
-                column=column,
-                modality=modality,
-                kind=kind,
-                array=series.volume,
-                affine=series.affine,
-                source=source_label(series.files, kind="dicom"),
-                source_format="dicom",
-                dicom=series,
-            )
-        if seg is not None:
-            try:
-                label = seg_load_onto(
-                    seg[0],
-                    images["mr_t2"].dicom,  # type: ignore[arg-type]
-                    root=root,
-                    max_voxels=_max_voxels(),
-                )
-            except DicomInputError as exc:
-                raise CaseInputError(f"case {code}, mr_label: {exc}") from exc
-            images["mr_label"] = CaseImage(
-                column="mr_label",
-                modality="MR_T2",
-                kind="label",
-                array=label,
-                affine=images["mr_t2"].affine,
-                source=source_label([seg[0]], kind="seg"),
-                source_format="seg",
-                seg_series_uid=str(seg[1].get("SeriesInstanceUID", "")),
-                label_of_column="mr_t2",
-            )
-        case_notes = notes + [
-            "reference PI-RADS unknown (DICOM-only input): fill it in before using the case in a study"
-        ]
-        return CaseInput(
-            case_code=code,
-            fields={"reference_pirads": None},
-            images=list(images.values()),
-            fingerprint=item.fingerprint,
-            notes=case_notes,
-        )
-
-    item.loader = load
+    item.loader = partial(
+        _patient_case_load,
+        root=root,
+        code=code,
+        picks=[("mr_t2", series_map[t2_uid])] + ([("trus", series_map[us_uid])] if us_uid else []),
+        seg=seg,
+        notes=notes,
+        fingerprint=item.fingerprint,
+    )
     return item
+
+
+def _patient_case_load(
+    *,
+    root: Path,
+    code: str,
+    picks: list[tuple[str, list[tuple[Path, Any]]]],
+    seg: tuple[Path, Any] | None,
+    notes: list[str],
+    fingerprint: str,
+) -> CaseInput:
+    """Read the chosen series of one DICOM-only patient (and the SEG on its T2)."""
+    images: dict[str, CaseImage] = {}
+    for column, members in picks:
+        modality, kind, _p, _d = COLUMN_ROLES[column]
+        try:
+            series: LoadedSeries = series_load(
+                [p for p, _ in members], root=root, max_voxels=max_voxels()
+            )
+        except DicomInputError as exc:
+            raise CaseInputError(f"case {code}, {column}: {exc}") from exc
+        images[column] = CaseImage(
+            column=column,
+            modality=modality,
+            kind=kind,
+            array=series.volume,
+            affine=series.affine,
+            source=source_label(series.files, kind="dicom"),
+            source_format="dicom",
+            dicom=series,
+        )
+    if seg is not None:
+        try:
+            label = seg_load_onto(
+                seg[0],
+                images["mr_t2"].dicom,  # type: ignore[arg-type]
+                root=root,
+                max_voxels=max_voxels(),
+            )
+        except DicomInputError as exc:
+            raise CaseInputError(f"case {code}, mr_label: {exc}") from exc
+        images["mr_label"] = CaseImage(
+            column="mr_label",
+            modality="MR_T2",
+            kind="label",
+            array=label,
+            affine=images["mr_t2"].affine,
+            source=source_label([seg[0]], kind="seg"),
+            source_format="seg",
+            seg_series_uid=str(seg[1].get("SeriesInstanceUID", "")),
+            label_of_column="mr_t2",
+        )
+    case_notes = notes + [
+        "reference PI-RADS unknown (DICOM-only input): fill it in before using the case in a study"
+    ]
+    return CaseInput(
+        case_code=code,
+        fields={"reference_pirads": None},
+        images=list(images.values()),
+        fingerprint=fingerprint,
+        notes=case_notes,
+    )

@@ -16,7 +16,7 @@ from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence as DicomSequence
 
-from registration.deid_vocab import (
+from registration.dicom.deid_vocab import (
     CODE_TERMS,
     DESCRIPTOR_WORDS,
     WORD_VOCABULARIES,
@@ -142,7 +142,7 @@ REMOVE_KEYWORDS = frozenset(
 )
 # Text value representations: free text can carry a name anywhere, so every text attribute is
 # removed unless it is a kept code string (defined terms only) or a cleaned descriptor
-# (registration.deid_vocab). Binary VRs other than the pixel data are removed for the same reason.
+# (registration.dicom.deid_vocab). Binary VRs other than the pixel data are removed for the same reason.
 TEXT_VRS = frozenset({"AE", "AS", "CS", "LO", "LT", "SH", "ST", "UC", "UT", "UR", "UN"})
 BINARY_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN", "OB or OW", "US or OW"})
 KEPT_BINARY_KEYWORDS = frozenset({"PixelData"})

@@ -1,7 +1,9 @@
 """Cohort import runs: one `ImportRun` per input, its report, and failure that leaves no trace.
 
-`cohort_import` reads the input with `registration.importers` and stores each case with
-`registration.services.case_create_from_input`. Whatever stops it (a refused input, a full disk,
+`cohort_import` is the one entry point (the upload view and API through `cohort_import_upload`,
+``manage.py cohort_import``, DICOMweb STOW-RS, the demo): it opens the input with
+`registration.importing.archive`, lists its cases with `.manifest` or `.dicom_only` and stores
+each with `registration.services.case_create_from_input`. Whatever stops it (a refused input, a full disk,
 an unexpected error), the run ends ``failed`` with a message for people, the temp folders are
 removed, and a cohort created for the run and left empty is deleted: a run never stays
 ``running``.
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import errno
 import logging
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,15 +21,25 @@ from django.conf import settings
 from django.db import IntegrityError
 from django.utils import timezone
 
-from registration.models import Case, Cohort, ImportRun
-from registration.services import (
-    ImportProgress,
-    SeriesInputError,
-    case_create_from_input,
-    tmp_folder,
+from registration.importing.archive import input_open
+from registration.importing.cases import (
+    MANIFEST_NAME,
+    CaseInputError,
+    CaseItem,
+    ImportInputError,
+    default_cohort_name,
 )
+from registration.importing.dicom_only import dicom_only_cases
+from registration.importing.manifest import manifest_cases
+from registration.models import Case, Cohort, ImportRun
+from registration.series import SeriesInputError
+from registration.services import case_create_from_input
+from registration.storage import tmp_folder
 
 logger = logging.getLogger(__name__)
+
+# progress(done, total, entry): called after each case (the command's progress bar).
+ImportProgress = Callable[[int, int, dict[str, Any]], None]
 
 # Start of ImportRun.error when the storage filled up (the API answers 507 for it).
 NO_SPACE = "no space left on the server's storage"
@@ -62,13 +75,19 @@ def _run_finish(
     return run
 
 
+def cases_iterate(*, root: Path, salt: str, notes: list[str]) -> Iterator[CaseItem]:
+    """The cases of an opened input: its manifest's rows, else its DICOM files by patient."""
+    if (root / MANIFEST_NAME).is_file():
+        yield from manifest_cases(root=root, notes=notes)
+    else:
+        yield from dicom_only_cases(root=root, salt=salt, notes=notes)
+
+
 def _case_import(
-    *, item: Any, entry: dict[str, Any], cohort: Cohort | None, name: str, run: ImportRun
+    *, item: CaseItem, entry: dict[str, Any], cohort: Cohort | None, name: str, run: ImportRun
 ) -> tuple[Cohort | None, bool]:
     """Store one case (``entry`` is its report line); returns the cohort and whether it was
     created here."""
-    from registration import importers
-
     created = False
     existing = (
         Case.objects.filter(cohort=cohort, case_code=item.case_code).first()
@@ -87,7 +106,7 @@ def _case_import(
         return cohort, created
     try:
         case_input = item.load()
-    except importers.CaseInputError as exc:
+    except CaseInputError as exc:
         entry["reasons"] = [str(exc)]
         return cohort, created
     entry["notes"] = case_input.notes + [n for im in case_input.images for n in im.notes]
@@ -114,6 +133,57 @@ def _case_import(
     return cohort, created
 
 
+def _cases_import(
+    *,
+    root: Path,
+    run: ImportRun,
+    report: dict[str, Any],
+    name: str,
+    progress: ImportProgress | None,
+    state: dict[str, Any],
+) -> None:
+    """Import every case of an opened input; ``state`` carries the cohort and whether this run
+    created it (read by the caller when a failure stops the loop)."""
+    # Listed first (cheap: loading is deferred to item.load()) so progress has a total and an
+    # input refused as a whole is refused before any case is stored.
+    items = list(
+        cases_iterate(root=root, salt=str(settings.MRITRUS_DEID_SALT), notes=report["notes"])
+    )
+    report["total"] = len(items)
+    for item in items:
+        if report["cases"]:
+            _import_progress(run, report, progress)
+        entry: dict[str, Any] = {
+            "case_code": item.case_code,
+            "row": item.row,
+            "status": "rejected",
+            "reasons": list(item.errors),
+            "notes": [],
+            "series": [],
+        }
+        report["cases"].append(entry)
+        if item.errors:
+            continue
+        state["cohort"], created = _case_import(
+            item=item, entry=entry, cohort=state["cohort"], name=name, run=run
+        )
+        state["created"] = state["created"] or created
+    if report["cases"]:
+        _import_progress(run, report, progress)
+
+
+def _storage_full_record(*, run: ImportRun, report: dict[str, Any], exc: OSError) -> None:
+    logger.error("import %s: %s", run.pk, exc)
+    stored = sum(c["status"] == "accepted" for c in report["cases"])
+    run.error = (
+        f"{NO_SPACE}: the import stopped; {stored} case(s) stored before it are kept, "
+        "nothing of the case being written was stored. Free space and import again "
+        "(stored cases are skipped)."
+    )
+    if report["cases"] and report["cases"][-1]["status"] == "rejected":
+        report["cases"][-1]["reasons"] = report["cases"][-1]["reasons"] or [NO_SPACE]
+
+
 def cohort_import(
     *,
     path: Path,
@@ -133,74 +203,44 @@ def cohort_import(
     After each case the run's counts and report are saved (the upload page polls them by
     ``upload_key``) and ``progress(done, total, entry)`` is called (the command's progress bar).
     """
-    from registration import importers
-
     path = Path(path)
     # Never the input's own name: clinical exports are often named after the patient.
     run = ImportRun.objects.create(
         started_by=_user(user),
         source_name=(source_name or ("zip upload" if path.is_file() else "folder"))[:300],
     )
-    name = (cohort_name or "").strip() or importers.default_cohort_name(run_pk=run.pk)
+    name = (cohort_name or "").strip() or default_cohort_name(run_pk=run.pk)
     report: dict[str, Any] = {"cohort": name, "cases": [], "notes": []}
     if upload_key:
         report["upload_key"] = upload_key[:64]
-    cohort = Cohort.objects.filter(name=name).first()
-    cohort_created = False
+    state: dict[str, Any] = {"cohort": Cohort.objects.filter(name=name).first(), "created": False}
+
+    def finish() -> ImportRun:
+        return _run_finish(
+            run=run, report=report, cohort=state["cohort"], cohort_created=state["created"]
+        )
+
     try:
-        with importers.input_open(path) as root:
-            # Listed first (cheap: loading is deferred to item.load()) so progress has a total and
-            # an input refused as a whole is refused before any case is stored.
-            items = list(
-                importers.cases_iterate(
-                    root=root, salt=str(settings.MRITRUS_DEID_SALT), notes=report["notes"]
-                )
+        with input_open(path) as root:
+            _cases_import(
+                root=root, run=run, report=report, name=name, progress=progress, state=state
             )
-            report["total"] = len(items)
-            for item in items:
-                if report["cases"]:
-                    _import_progress(run, report, progress)
-                entry: dict[str, Any] = {
-                    "case_code": item.case_code,
-                    "row": item.row,
-                    "status": "rejected",
-                    "reasons": list(item.errors),
-                    "notes": [],
-                    "series": [],
-                }
-                report["cases"].append(entry)
-                if item.errors:
-                    continue
-                cohort, created = _case_import(
-                    item=item, entry=entry, cohort=cohort, name=name, run=run
-                )
-                cohort_created = cohort_created or created
-            if report["cases"]:
-                _import_progress(run, report, progress)
-    except importers.ImportInputError as exc:
+    except ImportInputError as exc:
         run.status = ImportRun.Status.FAILED
         run.error = str(exc)
     except OSError as exc:
         run.status = ImportRun.Status.FAILED
         if not storage_full(exc):
             run.error = "the import stopped on a storage error (details in the server log)"
-            _run_finish(run=run, report=report, cohort=cohort, cohort_created=cohort_created)
+            finish()
             raise
-        logger.error("import %s: %s", run.pk, exc)
-        stored = sum(c["status"] == "accepted" for c in report["cases"])
-        run.error = (
-            f"{NO_SPACE}: the import stopped; {stored} case(s) stored before it are kept, "
-            "nothing of the case being written was stored. Free space and import again "
-            "(stored cases are skipped)."
-        )
-        if report["cases"] and report["cases"][-1]["status"] == "rejected":
-            report["cases"][-1]["reasons"] = report["cases"][-1]["reasons"] or [NO_SPACE]
+        _storage_full_record(run=run, report=report, exc=exc)
     except BaseException:
         run.status = ImportRun.Status.FAILED
         run.error = "the import stopped on an unexpected error (details in the server log)"
-        _run_finish(run=run, report=report, cohort=cohort, cohort_created=cohort_created)
+        finish()
         raise
-    return _run_finish(run=run, report=report, cohort=cohort, cohort_created=cohort_created)
+    return finish()
 
 
 def _import_progress(

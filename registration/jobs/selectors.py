@@ -5,13 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.db.models import QuerySet
 from django.urls import reverse
 
-from registration.models import Case, Cohort, RegistrationJob
-
-QC_IMAGES = {"checkerboard": "qc_checkerboard.png", "contours": "qc_contours.png"}
+from inference.qc import QC_IMAGES
+from registration.models import Case, Cohort, ImageSeries, RegistrationJob
+from registration.storage import media_path
 
 
 def job_list(
@@ -32,6 +31,22 @@ def job_get(*, pk: int) -> RegistrationJob:
     return RegistrationJob.objects.select_related("case", "case__cohort").get(pk=pk)
 
 
+def case_missing_inputs(*, case: Case) -> str:
+    """The images a registration of ``case`` still needs, in words ("" when it has both)."""
+    kinds = set(
+        case.series.filter(kind=ImageSeries.Kind.ORIGINAL).values_list("modality", flat=True)
+    )
+    missing = [
+        name
+        for modality, name in (
+            (ImageSeries.Modality.MR_T2, "MR T2"),
+            (ImageSeries.Modality.US, "TRUS"),
+        )
+        if modality not in kinds
+    ]
+    return " and ".join(missing)
+
+
 def job_is_active(job: RegistrationJob) -> bool:
     return job.status in (RegistrationJob.Status.QUEUED, RegistrationJob.Status.RUNNING)
 
@@ -41,7 +56,7 @@ def job_qc_path(*, job: RegistrationJob, name: str) -> Path | None:
     filename = QC_IMAGES.get(name)
     if filename is None or not job.output_dir:
         return None
-    path = Path(settings.MEDIA_ROOT) / job.output_dir / filename
+    path = media_path(job.output_dir) / filename
     return path if path.is_file() else None
 
 
