@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 from django.core.management.base import BaseCommand, CommandError
 
-from readerstudy import services
-from readerstudy.analysis_services import analysis_snapshot_build
+from readerstudy import read_services, services
+from readerstudy.analysis.services import analysis_snapshot_build
 from readerstudy.demo import DEMO_STUDY_NAME
 from readerstudy.models import Assignment, Read, ReaderStudy
 
@@ -95,7 +95,7 @@ class Command(BaseCommand):
                 arm=assignment.arm.kind,
                 rng=rng,
             )
-            services.read_submit(
+            read_services.read_submit(
                 assignment=assignment,
                 user=assignment.reader.user,
                 data=data,

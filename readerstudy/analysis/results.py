@@ -31,8 +31,8 @@ from typing import Any
 
 import pandas as pd
 
-from readerstudy.analysis_frames import REFERENCE_STANDARDS, reads_frame, stats_frame
-from readerstudy.analysis_localisation import localisation_build
+from readerstudy.analysis.frames import REFERENCE_STANDARDS, reads_frame, stats_frame
+from readerstudy.analysis.localisation import localisation_build
 from readerstudy.stats import study_analyse
 from readerstudy.stats._base import jsonable
 

@@ -3,7 +3,7 @@
 No Django here: exports, figures and tests build frames from a payload dict alone, so the analysis
 of a snapshot can be reproduced from its JSON export without the database.
 
-The payload is the one ``readerstudy.services.snapshot_create`` freezes::
+The payload is the one ``readerstudy.analysis.services.snapshot_create`` freezes::
 
     {"study": {"id", "name", "status", "reference_standard", "seed", "washout_days", "arms"},
      "reads": [{"reader", "reader_level", "years_experience", "arm", "session", "position",

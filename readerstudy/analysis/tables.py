@@ -1,8 +1,8 @@
 """The analysis results as tables: one DataFrame per table (raw numbers, for the XLSX workbook),
 and the same tables formatted for the page. No Django here.
 
-The results dict is the one ``readerstudy.analysis_services.analysis_run`` returns (format
-``mritrus.analysis/1``); see ``readerstudy.analysis_results`` for its keys.
+The results dict is the one ``readerstudy.analysis.services.analysis_run`` returns (format
+``mritrus.analysis/1``); see ``readerstudy.analysis.results`` for its keys.
 """
 
 from __future__ import annotations
