@@ -29,6 +29,7 @@ from accounts.permissions import CoordinatorRequiredMixin, IsCoordinator
 from readerstudy.analysis.exports import EXPORT_BUILDERS, EXPORT_FORMATS, export_filename
 from readerstudy.analysis.figures import FIGURE_CONTENT_TYPES, FIGURES, figure_render
 from readerstudy.analysis.frames import REFERENCE_STANDARDS
+from readerstudy.analysis.page_tables import display_tables
 from readerstudy.analysis.selectors import (
     analysis_is_available,
     analysis_reads,
@@ -41,7 +42,6 @@ from readerstudy.analysis.services import (
     analysis_run,
     analysis_snapshot_build,
 )
-from readerstudy.analysis.tables import display_tables
 from readerstudy.models import ReaderStudy, Snapshot
 
 logger = logging.getLogger(__name__)
