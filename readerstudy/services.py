@@ -170,6 +170,33 @@ class GenerationResult:
     notes: list[str] = field(default_factory=list)
 
 
+Readable = list[tuple[Case, dict[int, dict[str, ImageSeries]]]]
+
+
+def _readable_cases(*, study: ReaderStudy, arms: list[Arm]) -> tuple[Readable, list[str]]:
+    """The cases every arm can show (with each arm's series), and a note per case left out."""
+    cases = list(study.cohort.cases.prefetch_related("series__instances").order_by("case_code"))
+    notes: list[str] = []
+    readable: Readable = []
+    for case in cases:
+        per_arm: dict[int, dict[str, ImageSeries]] = {}
+        missing: list[str] = []
+        if getattr(case, NEEDED_FIELD[study.reference_standard]) is None:
+            # Cleared after the study was created: the analysis could not use its reads.
+            missing.append(f"no {NEEDED_WORDS[study.reference_standard]}")
+        for arm in arms:
+            chosen, why = _series_for_arm(case=case, arm=arm)
+            if why:
+                missing.append(f"{why} (needed by the {arm.kind} arm)")
+            else:
+                per_arm[arm.pk] = chosen
+        if missing:
+            notes.append(f"Case {case.case_code} left out: {'; '.join(missing)}.")
+        else:
+            readable.append((case, per_arm))
+    return readable, notes
+
+
 @transaction.atomic
 def study_worklists_generate(*, study: ReaderStudy, user: User) -> GenerationResult:
     """Fully crossed worklists: every reader reads every readable case in every arm.
@@ -190,25 +217,7 @@ def study_worklists_generate(*, study: ReaderStudy, user: User) -> GenerationRes
         raise ValidationError("The study needs at least one arm and one reader.")
 
     study.assignments.all().delete()
-    cases = list(study.cohort.cases.prefetch_related("series__instances").order_by("case_code"))
-    notes: list[str] = []
-    readable: list[tuple[Case, dict[int, dict[str, ImageSeries]]]] = []
-    for case in cases:
-        per_arm: dict[int, dict[str, ImageSeries]] = {}
-        missing: list[str] = []
-        if getattr(case, NEEDED_FIELD[study.reference_standard]) is None:
-            # Cleared after the study was created: the analysis could not use its reads.
-            missing.append(f"no {NEEDED_WORDS[study.reference_standard]}")
-        for arm in arms:
-            chosen, why = _series_for_arm(case=case, arm=arm)
-            if why:
-                missing.append(f"{why} (needed by the {arm.kind} arm)")
-            else:
-                per_arm[arm.pk] = chosen
-        if missing:
-            notes.append(f"Case {case.case_code} left out: {'; '.join(missing)}.")
-        else:
-            readable.append((case, per_arm))
+    readable, notes = _readable_cases(study=study, arms=arms)
     if not readable:
         raise ValidationError(
             "No case of the cohort has every series the arms need. " + " ".join(notes)
