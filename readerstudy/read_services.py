@@ -15,7 +15,9 @@ from django.utils import timezone
 
 from accounts.models import User
 from accounts.permissions import user_is_coordinator
+from readerstudy.display import MATRIX, PIXEL_MM, SLICE_MM, SLICES, display_offset
 from readerstudy.models import Assignment, AuditEvent, Read, ReaderStudy
+from readerstudy.selectors import assignment_is_available
 
 # One save can credit at most this much active time: a stuck tab must not inflate reading time.
 MAX_ACTIVE_SECONDS_PER_SAVE = 1800.0
@@ -54,7 +56,6 @@ FIELD_WORDS = {
 
 def _clean_mark(value: Any, errors: dict[str, list[str]]) -> dict[str, Any]:
     """The lesion mark ``{"x", "y", "z", "slice"}`` (display mm, 0-based slice) or none."""
-    from readerstudy.display import MATRIX, PIXEL_MM, SLICE_MM, SLICES, display_offset
 
     empty = {
         "mark_x": None,
@@ -169,7 +170,6 @@ def _credit(seconds: float | int | str | None) -> float:
 
 
 def _editable_read(*, assignment: Assignment, user: User) -> Read:
-    from readerstudy.selectors import assignment_is_available
 
     if assignment.reader.user_id != user.pk:
         raise PermissionDenied("not your assignment")

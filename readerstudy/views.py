@@ -32,6 +32,7 @@ from readerstudy.analysis import services as analysis_services
 from readerstudy.display import SLICES
 from readerstudy.forms import ReopenForm, StudyCreateForm
 from readerstudy.models import Assignment, AssignmentSeries, Read, ReaderStudy
+from readerstudy.preview import assignment_preview_png
 from readerstudy.serving import view_instance_bytes, view_manifest, view_slice_index
 
 
@@ -327,7 +328,6 @@ def series_manifest_view(request: HttpRequest, token: str) -> HttpResponse:
 @reader_required
 def viewer_preview_view(request: HttpRequest, token: str) -> HttpResponse:
     """The first slice as a PNG, on screen while the viewer loads (readerstudy/preview.py)."""
-    from readerstudy.preview import assignment_preview_png
 
     assignment = _assignment_or_404(request, token)
     try:

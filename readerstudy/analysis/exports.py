@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from readerstudy.analysis.figures import FIGURES, figure_render
 from readerstudy.analysis.frames import READ_FIELDS, truth_series
 from readerstudy.analysis.tables import analysis_tables
 
@@ -300,8 +301,6 @@ def export_mrmc_long_csv(reads: pd.DataFrame, *, results: Mapping[str, Any]) -> 
 def export_figures_zip(results: Mapping[str, Any]) -> bytes:
     """Every figure as SVG and PNG, with a README naming the snapshot, in one ZIP."""
     import zipfile
-
-    from readerstudy.analysis.figures import FIGURES, figure_render
 
     sha = results["snapshot"]["sha256"]
     buffer = io.BytesIO()
