@@ -24,10 +24,10 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from readerstudy.analysis_frames import payload_sha256, reads_frame  # noqa: E402
-from readerstudy.analysis_results import analysis_results_build  # noqa: E402
-from readerstudy.exports import EXPORT_BUILDERS  # noqa: E402
-from readerstudy.figures import FIGURES, figure_render  # noqa: E402
+from readerstudy.analysis.exports import EXPORT_BUILDERS  # noqa: E402
+from readerstudy.analysis.figures import FIGURES, figure_render  # noqa: E402
+from readerstudy.analysis.frames import payload_sha256, reads_frame  # noqa: E402
+from readerstudy.analysis.results import analysis_results_build  # noqa: E402
 
 
 def synthetic_payload(*, n_readers: int, n_cases: int, seed: int) -> dict:

@@ -112,14 +112,14 @@ MUTANTS = [
     ),
     Mutant(
         "exports: formula cells not escaped",
-        "readerstudy/exports.py",
+        "readerstudy/analysis/exports.py",
         "if isinstance(value, str) and value.startswith(FORMULA_TRIGGERS):",
         "if False:",
         ("tests/readerstudy/test_export_injection.py",),
     ),
     Mutant(
         "exports: XLSX text may be a formula",
-        "readerstudy/exports.py",
+        "readerstudy/analysis/exports.py",
         '    cell.data_type = "s"\n',
         "    pass\n",
         ("tests/readerstudy/test_export_injection.py",),

@@ -35,6 +35,7 @@ from django.conf import settings
 from django.core.cache import cache
 from numpy.typing import NDArray
 
+from inference.imaging import percentile_window
 from registration.models import ImageSeries
 
 # Bump when the grid or the intensity rule changes: cached grids are keyed by it.
@@ -152,9 +153,7 @@ def _presets(pixels: NDArray[np.uint16]) -> list[dict[str, Any]]:
         ("Wide (0.1–99.9 %)", 0.1, 99.9),
         ("Contrast (10–95 %)", 10.0, 95.0),
     ):
-        lo, hi = (float(v) for v in np.percentile(values, [low, high]))
-        if hi <= lo:
-            hi = lo + 1.0
+        lo, hi = percentile_window(values, low=low, high=high)
         presets.append({"name": name, "lower": round(lo, 1), "upper": round(hi, 1)})
     return presets
 

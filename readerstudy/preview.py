@@ -13,6 +13,7 @@ import io
 import numpy as np
 from numpy.typing import NDArray
 
+from inference.imaging import to_uint8
 from readerstudy.display import SLICES
 from readerstudy.models import Assignment, AssignmentSeries
 from readerstudy.serving import view_grid
@@ -41,5 +42,6 @@ def assignment_preview_png(*, assignment: Assignment, slice_index: int) -> bytes
             views["underlay"], slice_index
         )
     out = io.BytesIO()
-    Image.fromarray(np.rint(image * 255).astype(np.uint8), mode="L").save(out, format="PNG")
+    # Already windowed to 0–1 (and blended): the one 8-bit scaling with that window.
+    Image.fromarray(to_uint8(image, window=(0.0, 1.0)), mode="L").save(out, format="PNG")
     return out.getvalue()

@@ -1,6 +1,6 @@
 """Reader-study writes of reads: drafts, submission, reopening, and the view audit.
 
-Split from ``readerstudy.services`` (which re-exports these names) to keep modules short.
+Also the audit trail and the coordinator check that every reader-study write uses.
 """
 
 from __future__ import annotations
@@ -14,13 +14,16 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
+from accounts.permissions import user_is_coordinator
+from readerstudy.display import MATRIX, PIXEL_MM, SLICE_MM, SLICES, display_offset
 from readerstudy.models import Assignment, AuditEvent, Read, ReaderStudy
+from readerstudy.selectors import assignment_is_available
 
 # One save can credit at most this much active time: a stuck tab must not inflate reading time.
 MAX_ACTIVE_SECONDS_PER_SAVE = 1800.0
 
 
-def _audit(
+def audit_event_create(
     *,
     study: ReaderStudy,
     user: User,
@@ -33,8 +36,9 @@ def _audit(
     )
 
 
-def _require_coordinator(user: User) -> None:
-    if not user.is_coordinator:
+def coordinator_require(user: User) -> None:
+    """The service-level role check (views and the API check first; this guards every caller)."""
+    if not user_is_coordinator(user):
         raise PermissionDenied("coordinators only")
 
 
@@ -52,7 +56,6 @@ FIELD_WORDS = {
 
 def _clean_mark(value: Any, errors: dict[str, list[str]]) -> dict[str, Any]:
     """The lesion mark ``{"x", "y", "z", "slice"}`` (display mm, 0-based slice) or none."""
-    from readerstudy.display import MATRIX, PIXEL_MM, SLICE_MM, SLICES, display_offset
 
     empty = {
         "mark_x": None,
@@ -167,7 +170,6 @@ def _credit(seconds: float | int | str | None) -> float:
 
 
 def _editable_read(*, assignment: Assignment, user: User) -> Read:
-    from readerstudy.selectors import assignment_is_available
 
     if assignment.reader.user_id != user.pk:
         raise PermissionDenied("not your assignment")
@@ -191,7 +193,7 @@ def read_draft_save(
     credit = _credit(active_seconds)
     read.active_seconds += credit
     read.save()
-    _audit(
+    audit_event_create(
         study=assignment.study,
         user=user,
         action=AuditEvent.Action.DRAFT_SAVE,
@@ -224,7 +226,7 @@ def read_submit(
     read.status = Read.Status.SUBMITTED
     read.submitted_at = timezone.now()
     read.save()
-    _audit(
+    audit_event_create(
         study=assignment.study,
         user=user,
         action=AuditEvent.Action.SUBMIT,
@@ -240,7 +242,7 @@ def read_submit(
 @transaction.atomic
 def read_reopen(*, read: Read, user: User, reason: str) -> Read:
     """Let the reader change a submitted read again (coordinator only, audited with the reason)."""
-    _require_coordinator(user)
+    coordinator_require(user)
     read = Read.objects.select_for_update().select_related("assignment__study").get(pk=read.pk)
     study = read.assignment.study
     if study.status != ReaderStudy.Status.OPEN:
@@ -252,7 +254,7 @@ def read_reopen(*, read: Read, user: User, reason: str) -> Read:
         raise ValidationError({"reason": ["Give the reason for reopening (it is audited)."]})
     read.status = Read.Status.DRAFT
     read.save(update_fields=["status", "updated_at"])
-    _audit(
+    audit_event_create(
         study=study,
         user=user,
         action=AuditEvent.Action.REOPEN,
@@ -263,6 +265,6 @@ def read_reopen(*, read: Read, user: User, reason: str) -> Read:
 
 
 def assignment_view_record(*, assignment: Assignment, user: User) -> AuditEvent:
-    return _audit(
+    return audit_event_create(
         study=assignment.study, user=user, action=AuditEvent.Action.VIEW, assignment=assignment
     )

@@ -1,32 +1,32 @@
-"""Reader-study writes: design, worklists, reads, audit, locking and snapshots."""
+"""Reader-study writes: design, worklists, opening and locking.
+
+Reads are written by ``read_services``; snapshots by ``analysis.services``.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import random
 import secrets
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
+from readerstudy.analysis.services import snapshot_create
 from readerstudy.models import (
     Arm,
     Assignment,
     AssignmentSeries,
     AuditEvent,
-    Read,
     ReaderStudy,
     Snapshot,
     StudyReader,
 )
-from readerstudy.read_services import _audit, _require_coordinator
+from readerstudy.read_services import audit_event_create, coordinator_require
 from registration.models import Case, Cohort, ImageSeries
 from registration.reference import NEEDED_FIELD, NEEDED_WORDS, cohort_cases_missing_reference
 
@@ -63,7 +63,7 @@ def study_create(
     mark_required_from: int | None = None,
 ) -> ReaderStudy:
     """Create a draft study with its arms (in the given order) and readers (R1, R2, …)."""
-    _require_coordinator(created_by)
+    coordinator_require(created_by)
     errors: dict[str, list[str]] = {}
     name = name.strip()
     if not name:
@@ -170,29 +170,14 @@ class GenerationResult:
     notes: list[str] = field(default_factory=list)
 
 
-@transaction.atomic
-def study_worklists_generate(*, study: ReaderStudy, user: User) -> GenerationResult:
-    """Fully crossed worklists: every reader reads every readable case in every arm.
+Readable = list[tuple[Case, dict[int, dict[str, ImageSeries]]]]
 
-    Arm order is counterbalanced by rotating it reader by reader, level by level, so half of the
-    juniors and half of the seniors start with each arm (of two). Positions within a
-    reader's arm are a shuffle seeded by (study seed, reader pseudonym, arm kind): the same seed
-    gives the same orders. Cases missing a series that any arm needs are left out of every arm,
-    keeping the design fully crossed, and named in the notes.
-    """
-    _require_coordinator(user)
-    study = ReaderStudy.objects.select_for_update().get(pk=study.pk)
-    if study.status != ReaderStudy.Status.DRAFT:
-        raise ValidationError("Worklists can only be generated while the study is a draft.")
-    arms = list(study.arms.order_by("index"))
-    readers = list(study.readers.select_related("user").order_by("pk"))
-    if not arms or not readers:
-        raise ValidationError("The study needs at least one arm and one reader.")
 
-    study.assignments.all().delete()
+def _readable_cases(*, study: ReaderStudy, arms: list[Arm]) -> tuple[Readable, list[str]]:
+    """The cases every arm can show (with each arm's series), and a note per case left out."""
     cases = list(study.cohort.cases.prefetch_related("series__instances").order_by("case_code"))
     notes: list[str] = []
-    readable: list[tuple[Case, dict[int, dict[str, ImageSeries]]]] = []
+    readable: Readable = []
     for case in cases:
         per_arm: dict[int, dict[str, ImageSeries]] = {}
         missing: list[str] = []
@@ -209,6 +194,30 @@ def study_worklists_generate(*, study: ReaderStudy, user: User) -> GenerationRes
             notes.append(f"Case {case.case_code} left out: {'; '.join(missing)}.")
         else:
             readable.append((case, per_arm))
+    return readable, notes
+
+
+@transaction.atomic
+def study_worklists_generate(*, study: ReaderStudy, user: User) -> GenerationResult:
+    """Fully crossed worklists: every reader reads every readable case in every arm.
+
+    Arm order is counterbalanced by rotating it reader by reader, level by level, so half of the
+    juniors and half of the seniors start with each arm (of two). Positions within a
+    reader's arm are a shuffle seeded by (study seed, reader pseudonym, arm kind): the same seed
+    gives the same orders. Cases missing a series that any arm needs are left out of every arm,
+    keeping the design fully crossed, and named in the notes.
+    """
+    coordinator_require(user)
+    study = ReaderStudy.objects.select_for_update().get(pk=study.pk)
+    if study.status != ReaderStudy.Status.DRAFT:
+        raise ValidationError("Worklists can only be generated while the study is a draft.")
+    arms = list(study.arms.order_by("index"))
+    readers = list(study.readers.select_related("user").order_by("pk"))
+    if not arms or not readers:
+        raise ValidationError("The study needs at least one arm and one reader.")
+
+    study.assignments.all().delete()
+    readable, notes = _readable_cases(study=study, arms=arms)
     if not readable:
         raise ValidationError(
             "No case of the cohort has every series the arms need. " + " ".join(notes)
@@ -249,7 +258,7 @@ def study_worklists_generate(*, study: ReaderStudy, user: User) -> GenerationRes
                     total += 1
     study.generation_notes = notes
     study.save(update_fields=["generation_notes"])
-    _audit(
+    audit_event_create(
         study=study,
         user=user,
         action=AuditEvent.Action.WORKLISTS,
@@ -289,7 +298,7 @@ def _assignment_views_create(*, assignment: Assignment, series: Mapping[str, Ima
 
 @transaction.atomic
 def study_open(*, study: ReaderStudy, user: User) -> ReaderStudy:
-    _require_coordinator(user)
+    coordinator_require(user)
     study = ReaderStudy.objects.select_for_update().get(pk=study.pk)
     if study.status != ReaderStudy.Status.DRAFT:
         raise ValidationError(f"Only a draft study can be opened (this one is {study.status}).")
@@ -298,7 +307,7 @@ def study_open(*, study: ReaderStudy, user: User) -> ReaderStudy:
     study.status = ReaderStudy.Status.OPEN
     study.opened_at = timezone.now()
     study.save(update_fields=["status", "opened_at"])
-    _audit(study=study, user=user, action=AuditEvent.Action.STUDY_OPEN)
+    audit_event_create(study=study, user=user, action=AuditEvent.Action.STUDY_OPEN)
     # Every arm's images on the common display grid, ready before the first reader asks.
     from readerstudy.tasks import study_display_prepare_task
 
@@ -310,117 +319,12 @@ def study_open(*, study: ReaderStudy, user: User) -> ReaderStudy:
 @transaction.atomic
 def study_lock(*, study: ReaderStudy, user: User) -> Snapshot:
     """Freeze the reads (no more drafts, submissions or reopenings) and snapshot them."""
-    _require_coordinator(user)
+    coordinator_require(user)
     study = ReaderStudy.objects.select_for_update().get(pk=study.pk)
     if study.status != ReaderStudy.Status.OPEN:
         raise ValidationError(f"Only an open study can be locked (this one is {study.status}).")
     study.status = ReaderStudy.Status.LOCKED
     study.locked_at = timezone.now()
     study.save(update_fields=["status", "locked_at"])
-    _audit(study=study, user=user, action=AuditEvent.Action.STUDY_LOCK)
+    audit_event_create(study=study, user=user, action=AuditEvent.Action.STUDY_LOCK)
     return snapshot_create(study=study, user=user)
-
-
-# --- reads: readerstudy/read_services.py, re-exported here for callers -------------------------
-from readerstudy.read_services import (  # noqa: E402
-    MAX_ACTIVE_SECONDS_PER_SAVE,
-    assignment_view_record,
-    read_draft_save,
-    read_reopen,
-    read_submit,
-)
-
-__all__ = [
-    "MAX_ACTIVE_SECONDS_PER_SAVE",
-    "assignment_view_record",
-    "read_draft_save",
-    "read_reopen",
-    "read_submit",
-]
-
-
-# --- snapshots -----------------------------------------------------------------------------------
-
-
-def _snapshot_payload(study: ReaderStudy) -> dict[str, Any]:
-    reads = (
-        Read.objects.filter(assignment__study=study, status=Read.Status.SUBMITTED)
-        .select_related("assignment__reader__user", "assignment__arm", "assignment__case")
-        .order_by("assignment__reader__pseudonym", "assignment__arm__index", "assignment__case_id")
-    )
-    rows = []
-    for read in reads:
-        a = read.assignment
-        case = a.case
-        rows.append(
-            {
-                "reader": a.reader.pseudonym,
-                "reader_level": a.reader.user.reader_level,
-                "years_experience": a.reader.user.years_experience,
-                "arm": a.arm.kind,
-                "session": a.session,
-                "position": a.position,
-                "reading_code": a.reading_code,
-                "case_id": case.pk,
-                "case_code": case.case_code,
-                "synthetic": case.synthetic,
-                "reference_pirads": case.reference_pirads,
-                "cspca": case.cspca,
-                "isup_grade": case.isup_grade,
-                "gleason": case.gleason,
-                "lesion_side": case.lesion_side,
-                "pirads": read.pirads,
-                "zone": read.zone,
-                "side": read.side,
-                "likert": read.likert,
-                "comment": read.comment,
-                "mark": (
-                    None
-                    if read.mark_slice is None
-                    else {
-                        "x": read.mark_x,
-                        "y": read.mark_y,
-                        "z": read.mark_z,
-                        "slice": read.mark_slice,
-                        "diameter_mm": (read.mark_diameter or {}).get("mm"),
-                    }
-                ),
-                "active_seconds": round(read.active_seconds, 3),
-                "started_at": read.started_at.isoformat(),
-                "submitted_at": read.submitted_at.isoformat() if read.submitted_at else None,
-            }
-        )
-    return {
-        "study": {
-            "id": study.pk,
-            "name": study.name,
-            "status": study.status,
-            "reference_standard": study.reference_standard,
-            "seed": study.seed,
-            "washout_days": study.washout_days,
-            "arms": [arm.kind for arm in study.arms.order_by("index")],
-            "mark_required_from": study.mark_required_from,
-        },
-        "reads": rows,
-    }
-
-
-def snapshot_create(*, study: ReaderStudy, user: User) -> Snapshot:
-    """Freeze the submitted reads; the hash covers the canonical JSON of the payload."""
-    _require_coordinator(user)
-    if study.status == ReaderStudy.Status.DRAFT:
-        raise ValidationError("A draft study has no reads to snapshot.")
-    with transaction.atomic():
-        payload = _snapshot_payload(study)
-        canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-        digest = hashlib.sha256(canonical.encode()).hexdigest()
-        snapshot = Snapshot.objects.create(
-            study=study, created_by=user, sha256=digest, payload=payload
-        )
-        _audit(
-            study=study,
-            user=user,
-            action=AuditEvent.Action.SNAPSHOT,
-            details={"sha256": digest, "reads": len(payload["reads"])},
-        )
-    return snapshot

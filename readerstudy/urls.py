@@ -35,9 +35,6 @@ urlpatterns = [
     ),
     path("reading/wado", views.wado_view, name="wado"),
     path("api/readerstudy/", include(router.urls)),
+    # The analysis page, downloads and API, under the same paths and the readerstudy namespace.
+    path("", include("readerstudy.analysis.urls")),
 ]
-
-# The analysis page, downloads and API (readerstudy/analysis_urls.py).
-from readerstudy.analysis_urls import urlpatterns as _analysis_urlpatterns  # noqa: E402
-
-urlpatterns += _analysis_urlpatterns

@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from functools import wraps
 from typing import Any, cast
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError
 from django.http import (
     Http404,
@@ -28,37 +26,14 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.models import User
-from accounts.permissions import user_is_coordinator, user_is_reader
-from readerstudy import selectors, services
+from accounts.permissions import coordinator_required, reader_required
+from readerstudy import read_services, selectors, services
+from readerstudy.analysis import services as analysis_services
 from readerstudy.display import SLICES
 from readerstudy.forms import ReopenForm, StudyCreateForm
 from readerstudy.models import Assignment, AssignmentSeries, Read, ReaderStudy
+from readerstudy.preview import assignment_preview_png
 from readerstudy.serving import view_instance_bytes, view_manifest, view_slice_index
-
-View = Callable[..., HttpResponse]
-
-
-def coordinator_required(view: View) -> View:
-    @login_required
-    @wraps(view)
-    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if not user_is_coordinator(request.user):
-            raise PermissionDenied("coordinators only")
-        return view(request, *args, **kwargs)
-
-    return wrapped
-
-
-def reader_required(view: View) -> View:
-    @login_required
-    @wraps(view)
-    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if not user_is_reader(request.user):
-            # Same answer as for another reader's object: nothing here exists for non-readers.
-            raise Http404("not found")
-        return view(request, *args, **kwargs)
-
-    return wrapped
 
 
 def _me(request: HttpRequest) -> User:
@@ -191,7 +166,7 @@ def study_lock_view(request: HttpRequest, pk: int) -> HttpResponse:
 @coordinator_required
 def study_snapshot_view(request: HttpRequest, pk: int) -> HttpResponse:
     def act(study: ReaderStudy) -> str:
-        snapshot = services.snapshot_create(study=study, user=_me(request))
+        snapshot = analysis_services.snapshot_create(study=study, user=_me(request))
         return f"Snapshot {snapshot.sha256[:12]}… of {len(snapshot.payload['reads'])} reads."
 
     return _study_action(request, pk, act)
@@ -207,7 +182,7 @@ def read_reopen_view(request: HttpRequest, pk: int, read_pk: int) -> HttpRespons
         return redirect("readerstudy:study-detail", pk=pk)
 
     def act(study: ReaderStudy) -> str:
-        services.read_reopen(read=read, user=_me(request), reason=form.cleaned_data["reason"])
+        read_services.read_reopen(read=read, user=_me(request), reason=form.cleaned_data["reason"])
         return f"Read {read.assignment.reading_code} reopened."
 
     return _study_action(request, pk, act)
@@ -234,7 +209,7 @@ def _assignment_or_404(request: HttpRequest, token: str) -> Assignment:
 @never_cache
 def viewer_view(request: HttpRequest, token: str) -> HttpResponse:
     assignment = _assignment_or_404(request, token)
-    services.assignment_view_record(assignment=assignment, user=_me(request))
+    read_services.assignment_view_record(assignment=assignment, user=_me(request))
     read = Read.objects.filter(assignment=assignment).first()
     total = Assignment.objects.filter(reader=assignment.reader, session=assignment.session).count()
     done = (
@@ -304,7 +279,7 @@ def _read_write(request: HttpRequest, token: str, *, submit: bool) -> HttpRespon
     try:
         data = _json_body(request)
         seconds = data.pop("active_seconds", 0)
-        service = services.read_submit if submit else services.read_draft_save
+        service = read_services.read_submit if submit else read_services.read_draft_save
         read = service(assignment=assignment, user=_me(request), data=data, active_seconds=seconds)
     except ValidationError as exc:
         return JsonResponse({"errors": _errors(exc)}, status=400)
@@ -353,7 +328,6 @@ def series_manifest_view(request: HttpRequest, token: str) -> HttpResponse:
 @reader_required
 def viewer_preview_view(request: HttpRequest, token: str) -> HttpResponse:
     """The first slice as a PNG, on screen while the viewer loads (readerstudy/preview.py)."""
-    from readerstudy.preview import assignment_preview_png
 
     assignment = _assignment_or_404(request, token)
     try:

@@ -27,7 +27,8 @@ from django.shortcuts import resolve_url
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
 
-from readerstudy import services
+from readerstudy import read_services, services
+from readerstudy.analysis import services as analysis_services
 from readerstudy.models import Assignment, Read, ReaderStudy
 from readerstudy.serving import view_slice_uids
 from registration.models import Case, Cohort, ImportRun, RegistrationJob
@@ -230,7 +231,9 @@ def world(coordinator, junior, senior) -> dict[str, Any]:  # noqa: ANN001
         .order_by("position")
         .first()
     )
-    read = services.read_submit(assignment=mine, user=junior, data=complete(), active_seconds=1)
+    read = read_services.read_submit(
+        assignment=mine, user=junior, data=complete(), active_seconds=1
+    )
     view = mine.views.get(role="primary")
     series = case.series.filter(kind="original", modality="MR_T2").get()
     instance = series.instances.first()
@@ -265,7 +268,7 @@ def world(coordinator, junior, senior) -> dict[str, Any]:  # noqa: ANN001
 @pytest.fixture
 def frozen(world, coordinator) -> dict[str, Any]:  # noqa: ANN001
     """The same world with a snapshot: results exist, so only the role checks stand in the way."""
-    services.snapshot_create(study=world["study"], user=coordinator)
+    analysis_services.snapshot_create(study=world["study"], user=coordinator)
     return world
 
 

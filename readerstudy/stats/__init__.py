@@ -9,8 +9,10 @@ Modules: ``roc`` (ROC points, AUC with fast DeLong variance, paired and unpaired
 ``agreement`` (Cohen's kappa unweighted/linear/quadratic with CI, Fleiss' kappa), ``rank_tests``
 (Wilcoxon signed-rank and Mann-Whitney with R's p-value rules and exact-given-ties p), ``diagnostic``
 (sensitivity/specificity with Wilson CIs, Likert summary, lesion-side agreement, McNemar, Spearman),
-``mrmc`` (Obuchowski-Rockette with Hillis df: RRRC, FRRC, RRFC; jackknife or DeLong covariance),
-``analysis`` (``study_analyse``), ``synthetic`` (SYNTHETIC reads for tests, demos and ``bench/``).
+``mrmc`` (Obuchowski-Rockette with Hillis df; jackknife or DeLong covariance) with the three analyses
+RRRC, FRRC, RRFC in ``mrmc_analyses``, ``analysis`` (``study_analyse``, which runs the stages: the
+input check ``analysis_input``, then ``analysis_stages``, whose entries are in ``analysis_entries``),
+``synthetic`` (SYNTHETIC reads for tests, demos and ``bench/``).
 
 The analysis page and exports call one function:
 

@@ -31,79 +31,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import combinations
 from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import stats as sps
 
-from readerstudy.stats._base import ResultMixin, as_binary_vector, z_critical
+from readerstudy.stats._base import ResultMixin, as_binary_vector
+from readerstudy.stats.mrmc_analyses import (
+    MrmcAnalysis,
+    OrComponents,
+    analysis_frrc,
+    analysis_rrfc,
+    analysis_rrrc,
+)
 from readerstudy.stats.roc import delong_placements
 
 CovarianceMethod = Literal["jackknife", "delong"]
-
-
-@dataclass(frozen=True)
-class MrmcDifference(ResultMixin):
-    """Reader-averaged AUC difference ``treatment_a - treatment_b`` with SE, test and CI.
-
-    ``df`` is NaN where the reference distribution is the normal (fixed readers)."""
-
-    treatment_a: str
-    treatment_b: str
-    difference: float
-    se: float
-    df: float
-    statistic: float
-    p_value: float
-    ci_low: float
-    ci_high: float
-
-
-@dataclass(frozen=True)
-class MrmcSingleTreatment(ResultMixin):
-    """Reader-averaged AUC of one treatment with its SE, df (NaN = normal) and CI."""
-
-    treatment: str
-    auc: float
-    se: float
-    df: float
-    ci_low: float
-    ci_high: float
-
-
-@dataclass(frozen=True)
-class MrmcReaderDifference(ResultMixin):
-    """Single-reader treatment difference (fixed-readers analysis): ``SE = sqrt(2 (Var_r - Cov1_r))``."""
-
-    reader: str
-    treatment_a: str
-    treatment_b: str
-    difference: float
-    se: float
-    z: float
-    p_value: float
-    ci_low: float
-    ci_high: float
-    var_error: float
-    cov1: float
-
-
-@dataclass(frozen=True)
-class MrmcAnalysis(ResultMixin):
-    """One of the three OR analyses: global test of equal treatment AUCs, differences, single treatments."""
-
-    name: str
-    statistic_name: str
-    statistic: float
-    df_numerator: float
-    df_denominator: float
-    p_value: float
-    error_term: float
-    differences: tuple[MrmcDifference, ...]
-    single_treatment: tuple[MrmcSingleTreatment, ...]
-    per_reader: tuple[MrmcReaderDifference, ...]
 
 
 @dataclass(frozen=True)
@@ -166,30 +109,63 @@ def auc_covariance(
     return pl.auc, (k_cases - 1) / k_cases * (centred @ centred.T)
 
 
-def _f_sf(f: float, df1: float, df2: float) -> float:
-    if not np.isfinite(f):
-        return float("nan")
-    if np.isinf(df2):
-        return float(sps.chi2.sf(f * df1, df1))
-    return float(sps.f.sf(f, df1, df2))
+def _components(
+    arr: NDArray[np.float64],
+    y: NDArray[np.bool_],
+    *,
+    covariance: CovarianceMethod,
+    tnames: tuple[str, ...],
+    rnames: tuple[str, ...],
+    confidence: float,
+) -> tuple[OrComponents, float, float, float]:
+    """The OR components of ``arr[t, r, c]``, with ``MS(R)``, ``var_r`` and ``var_tr``."""
+    t, r, k = arr.shape
+    auc_flat, cov = auc_covariance(arr.reshape(t * r, k), y, method=covariance)
+    theta = auc_flat.reshape(t, r)
+    ti, ri = np.divmod(np.arange(t * r), r)
+    same_t = ti[:, None] == ti[None, :]
+    same_r = ri[:, None] == ri[None, :]
+    var_error = float(np.diag(cov).mean())
+    cov1 = float(cov[~same_t & same_r].mean())
+    cov2 = float(cov[same_t & ~same_r].mean())
+    cov3 = float(cov[~same_t & ~same_r].mean())
 
+    mean_t = theta.mean(axis=1)
+    mean_r = theta.mean(axis=0)
+    grand = float(theta.mean())
+    ms_t = float(r * ((mean_t - grand) ** 2).sum() / (t - 1))
+    ms_r = float(t * ((mean_r - grand) ** 2).sum() / (r - 1))
+    resid = theta - mean_t[:, None] - mean_r[None, :] + grand
+    ms_tr = float((resid**2).sum() / ((t - 1) * (r - 1)))
+    var_tr = ms_tr - var_error + cov1 + cov2 - cov3
+    var_r = (ms_r - var_error - (t - 1) * cov1 + cov2 + (t - 1) * cov3 - var_tr) / t
 
-def _t_quantile(confidence: float, df: float) -> float:
-    if np.isinf(df):
-        return z_critical(confidence)
-    return float(sps.t.ppf(0.5 + confidence / 2.0, df))
-
-
-def _t_sf2(stat: float, df: float) -> float:
-    if not np.isfinite(stat):
-        return float("nan")
-    if np.isinf(df):
-        return float(2 * sps.norm.sf(abs(stat)))
-    return float(2 * sps.t.sf(abs(stat), df))
-
-
-def _safe_div(a: float, b: float) -> float:
-    return a / b if b > 0 else float("nan")
+    # per-treatment quantities for the single-treatment intervals
+    ms_r_t = ((theta - mean_t[:, None]) ** 2).sum(axis=1) / (r - 1)
+    cov2_t = np.empty(t)
+    var_t = np.empty(t)
+    for i in range(t):
+        block = cov[i * r : (i + 1) * r, i * r : (i + 1) * r]
+        var_t[i] = np.diag(block).mean()
+        cov2_t[i] = block[~np.eye(r, dtype=bool)].mean()
+    components = OrComponents(
+        tnames=tnames,
+        rnames=rnames,
+        confidence=confidence,
+        cov=cov,
+        theta=theta,
+        mean_t=mean_t,
+        ms_t=ms_t,
+        ms_tr=ms_tr,
+        var_error=var_error,
+        cov1=cov1,
+        cov2=cov2,
+        cov3=cov3,
+        ms_r_t=ms_r_t,
+        var_t=var_t,
+        cov2_t=cov2_t,
+    )
+    return components, ms_r, float(var_r), float(var_tr)
 
 
 def mrmc_or(
@@ -223,210 +199,8 @@ def mrmc_or(
     rnames = tuple(str(v) for v in (readers if readers is not None else range(1, r + 1)))
     if len(tnames) != t or len(rnames) != r:
         raise ValueError("treatments and readers must name every treatment and reader")
-
-    auc_flat, cov = auc_covariance(arr.reshape(t * r, k), y, method=covariance)
-    theta = auc_flat.reshape(t, r)
-    ti, ri = np.divmod(np.arange(t * r), r)
-    same_t = ti[:, None] == ti[None, :]
-    same_r = ri[:, None] == ri[None, :]
-    var_error = float(np.diag(cov).mean())
-    cov1 = float(cov[~same_t & same_r].mean())
-    cov2 = float(cov[same_t & ~same_r].mean())
-    cov3 = float(cov[~same_t & ~same_r].mean())
-
-    mean_t = theta.mean(axis=1)
-    mean_r = theta.mean(axis=0)
-    grand = float(theta.mean())
-    ms_t = float(r * ((mean_t - grand) ** 2).sum() / (t - 1))
-    ms_r = float(t * ((mean_r - grand) ** 2).sum() / (r - 1))
-    resid = theta - mean_t[:, None] - mean_r[None, :] + grand
-    ms_tr = float((resid**2).sum() / ((t - 1) * (r - 1)))
-    var_tr = ms_tr - var_error + cov1 + cov2 - cov3
-    var_r = (ms_r - var_error - (t - 1) * cov1 + cov2 + (t - 1) * cov3 - var_tr) / t
-
-    # per-treatment quantities for the single-treatment intervals
-    ms_r_t = ((theta - mean_t[:, None]) ** 2).sum(axis=1) / (r - 1)
-    cov2_t = np.empty(t)
-    var_t = np.empty(t)
-    for i in range(t):
-        block = cov[i * r : (i + 1) * r, i * r : (i + 1) * r]
-        var_t[i] = np.diag(block).mean()
-        cov2_t[i] = block[~np.eye(r, dtype=bool)].mean()
-
-    pairs = list(combinations(range(t), 2))
-    zc = z_critical(confidence)
-
-    # --- 1. random readers, random cases
-    den1 = ms_tr + r * max(cov2 - cov3, 0.0)
-    ddf1 = den1**2 / (ms_tr**2 / ((t - 1) * (r - 1))) if ms_tr > 0 else float("inf")
-    f1 = _safe_div(ms_t, den1)
-    se1 = float(np.sqrt(2.0 / r * den1))
-    q1 = _t_quantile(confidence, ddf1)
-    diffs1 = []
-    for a, b in pairs:
-        d = float(mean_t[a] - mean_t[b])
-        stat = _safe_div(d, se1) if se1 > 0 else float("nan")
-        diffs1.append(
-            MrmcDifference(
-                tnames[a],
-                tnames[b],
-                d,
-                se1,
-                ddf1,
-                stat,
-                _t_sf2(stat, ddf1),
-                d - q1 * se1,
-                d + q1 * se1,
-            )  # fmt: skip
-        )
-    singles1 = []
-    for i in range(t):
-        num = float(ms_r_t[i] + r * max(cov2_t[i], 0.0))
-        df_i = num**2 / (ms_r_t[i] ** 2 / (r - 1)) if ms_r_t[i] > 0 else float("inf")
-        se_i = float(np.sqrt(num / r))
-        q = _t_quantile(confidence, df_i)
-        singles1.append(
-            MrmcSingleTreatment(
-                tnames[i],
-                float(mean_t[i]),
-                se_i,
-                float(df_i),
-                float(mean_t[i] - q * se_i),
-                float(mean_t[i] + q * se_i),
-            )  # fmt: skip
-        )
-    rrrc = MrmcAnalysis(
-        name="random readers, random cases",
-        statistic_name="F",
-        statistic=f1,
-        df_numerator=float(t - 1),
-        df_denominator=float(ddf1),
-        p_value=_f_sf(f1, t - 1, ddf1),
-        error_term=den1,
-        differences=tuple(diffs1),
-        single_treatment=tuple(singles1),
-        per_reader=(),
-    )
-
-    # --- 2. fixed readers, random cases
-    den2 = var_error - cov1 + (r - 1) * max(cov2 - cov3, 0.0)
-    x2 = _safe_div((t - 1) * ms_t, den2)
-    se2 = float(np.sqrt(2.0 / r * den2)) if den2 > 0 else float("nan")
-    diffs2 = []
-    for a, b in pairs:
-        d = float(mean_t[a] - mean_t[b])
-        stat = _safe_div(d, se2) if np.isfinite(se2) else float("nan")
-        diffs2.append(
-            MrmcDifference(
-                tnames[a],
-                tnames[b],
-                d,
-                se2,
-                float("inf"),
-                stat,
-                _t_sf2(stat, float("inf")),
-                d - zc * se2,
-                d + zc * se2,
-            )  # fmt: skip
-        )
-    singles2 = []
-    for i in range(t):
-        se_i = float(np.sqrt((var_t[i] + (r - 1) * max(cov2_t[i], 0.0)) / r))
-        singles2.append(
-            MrmcSingleTreatment(
-                tnames[i],
-                float(mean_t[i]),
-                se_i,
-                float("inf"),
-                float(mean_t[i] - zc * se_i),
-                float(mean_t[i] + zc * se_i),
-            )  # fmt: skip
-        )
-    per_reader = []
-    for j in range(r):
-        idx = np.arange(t) * r + j
-        block = cov[np.ix_(idx, idx)]
-        var_j = float(np.diag(block).mean())
-        cov1_j = float(block[~np.eye(t, dtype=bool)].mean())
-        se_j = float(np.sqrt(2.0 * (var_j - cov1_j))) if var_j > cov1_j else float("nan")
-        for a, b in pairs:
-            d = float(theta[a, j] - theta[b, j])
-            zj = _safe_div(d, se_j) if np.isfinite(se_j) else float("nan")
-            per_reader.append(
-                MrmcReaderDifference(
-                    rnames[j],
-                    tnames[a],
-                    tnames[b],
-                    d,
-                    se_j,
-                    zj,
-                    _t_sf2(zj, float("inf")),
-                    d - zc * se_j,
-                    d + zc * se_j,
-                    var_j,
-                    cov1_j,
-                )  # fmt: skip
-            )
-    frrc = MrmcAnalysis(
-        name="fixed readers, random cases",
-        statistic_name="X2",
-        statistic=x2,
-        df_numerator=float(t - 1),
-        df_denominator=float("inf"),
-        p_value=float(sps.chi2.sf(x2, t - 1)) if np.isfinite(x2) else float("nan"),
-        error_term=den2,
-        differences=tuple(diffs2),
-        single_treatment=tuple(singles2),
-        per_reader=tuple(per_reader),
-    )
-
-    # --- 3. random readers, fixed cases
-    df3 = float((t - 1) * (r - 1))
-    f3 = _safe_div(ms_t, ms_tr)
-    se3 = float(np.sqrt(2.0 / r * ms_tr))
-    q3 = _t_quantile(confidence, df3)
-    diffs3 = []
-    for a, b in pairs:
-        d = float(mean_t[a] - mean_t[b])
-        stat = _safe_div(d, se3)
-        diffs3.append(
-            MrmcDifference(
-                tnames[a],
-                tnames[b],
-                d,
-                se3,
-                df3,
-                stat,
-                _t_sf2(stat, df3),
-                d - q3 * se3,
-                d + q3 * se3,
-            )  # fmt: skip
-        )
-    singles3 = []
-    q_single = _t_quantile(confidence, r - 1)
-    for i in range(t):
-        se_i = float(np.sqrt(ms_r_t[i] / r))
-        singles3.append(
-            MrmcSingleTreatment(
-                tnames[i],
-                float(mean_t[i]),
-                se_i,
-                float(r - 1),
-                float(mean_t[i] - q_single * se_i),
-                float(mean_t[i] + q_single * se_i),
-            )  # fmt: skip
-        )
-    rrfc = MrmcAnalysis(
-        name="random readers, fixed cases",
-        statistic_name="F",
-        statistic=f3,
-        df_numerator=float(t - 1),
-        df_denominator=df3,
-        p_value=_f_sf(f3, t - 1, df3),
-        error_term=ms_tr,
-        differences=tuple(diffs3),
-        single_treatment=tuple(singles3),
-        per_reader=(),
+    c, ms_r, var_r, var_tr = _components(
+        arr, y, covariance=covariance, tnames=tnames, rnames=rnames, confidence=confidence
     )
     m = int(y.sum())
     return MrmcResult(
@@ -437,18 +211,18 @@ def mrmc_or(
         n_cases=k,
         n_positive=m,
         n_negative=k - m,
-        auc=tuple(tuple(float(v) for v in row) for row in theta),
-        reader_averaged_auc=tuple(float(v) for v in mean_t),
-        ms_t=ms_t,
+        auc=tuple(tuple(float(v) for v in row) for row in c.theta),
+        reader_averaged_auc=tuple(float(v) for v in c.mean_t),
+        ms_t=c.ms_t,
         ms_r=ms_r,
-        ms_tr=ms_tr,
-        var_error=var_error,
-        cov1=cov1,
-        cov2=cov2,
-        cov3=cov3,
-        var_r=float(var_r),
-        var_tr=float(var_tr),
-        random_readers_random_cases=rrrc,
-        fixed_readers_random_cases=frrc,
-        random_readers_fixed_cases=rrfc,
+        ms_tr=c.ms_tr,
+        var_error=c.var_error,
+        cov1=c.cov1,
+        cov2=c.cov2,
+        cov3=c.cov3,
+        var_r=var_r,
+        var_tr=var_tr,
+        random_readers_random_cases=analysis_rrrc(c),
+        fixed_readers_random_cases=analysis_frrc(c),
+        random_readers_fixed_cases=analysis_rrfc(c),
     )

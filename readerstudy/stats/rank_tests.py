@@ -199,6 +199,27 @@ def wilcoxon_signed_rank(
     )
 
 
+def _mann_whitney_p(
+    w: float, nx: int, ny: int, *, tie_sizes: NDArray[np.int64], has_ties: bool
+) -> tuple[str, float, float] | None:
+    """R's p-value rule for W: exact below 50 per group without ties, else normal with continuity
+    correction and tie-corrected variance. ``(p_method, p, z)``; None when the variance is zero."""
+    big_n = nx + ny
+    if nx < R_EXACT_LIMIT and ny < R_EXACT_LIMIT and not has_ties:
+        dist = _rank_sum_distribution(np.arange(1, big_n + 1, dtype=np.int64), nx)
+        # the rank-sum distribution starts at n_x(n_x+1)/2; shift to the W scale
+        dist_w = dist[nx * (nx + 1) // 2 :]
+        return EXACT, _r_exact_two_sided(dist_w, int(round(w)), nx * ny / 2.0), float("nan")
+    centred = w - nx * ny / 2.0
+    var = (nx * ny / 12.0) * (
+        (big_n + 1) - (tie_sizes**3 - tie_sizes).sum() / (big_n * (big_n - 1))
+    )
+    if var <= 0:
+        return None
+    z = float((centred - np.sign(centred) * 0.5) / np.sqrt(var))
+    return NORMAL_CC, float(2.0 * min(sps.norm.cdf(z), sps.norm.sf(z))), z
+
+
 def mann_whitney_u(
     x: ArrayLike,
     y: ArrayLike,
@@ -247,23 +268,10 @@ def mann_whitney_u(
     _, tie_sizes = np.unique(ranks, return_counts=True)
     has_ties = bool((tie_sizes > 1).any())
     big_n = nx + ny
-    z = float("nan")
-    if nx < R_EXACT_LIMIT and ny < R_EXACT_LIMIT and not has_ties:
-        p_method = EXACT
-        dist = _rank_sum_distribution(np.arange(1, big_n + 1, dtype=np.int64), nx)
-        # the rank-sum distribution starts at n_x(n_x+1)/2; shift to the W scale
-        dist_w = dist[nx * (nx + 1) // 2 :]
-        p = _r_exact_two_sided(dist_w, int(round(w)), nx * ny / 2.0)
-    else:
-        p_method = NORMAL_CC
-        centred = w - nx * ny / 2.0
-        var = (nx * ny / 12.0) * (
-            (big_n + 1) - (tie_sizes**3 - tie_sizes).sum() / (big_n * (big_n - 1))
-        )
-        if var <= 0:
-            return undefined("every value is tied: the rank statistic has no spread", True, w)
-        z = float((centred - np.sign(centred) * 0.5) / np.sqrt(var))
-        p = float(2.0 * min(sps.norm.cdf(z), sps.norm.sf(z)))
+    p_rule = _mann_whitney_p(w, nx, ny, tie_sizes=tie_sizes, has_ties=has_ties)
+    if p_rule is None:
+        return undefined("every value is tied: the rank statistic has no spread", True, w)
+    p_method, p, z = p_rule
     p_cond = float("nan")
     if big_n <= max_n_conditional:
         doubled = np.rint(2 * ranks).astype(np.int64)

@@ -17,7 +17,7 @@ from django.urls import reverse
 from PIL import Image
 
 from accounts.factories import UserFactory
-from readerstudy.exports import EXPORT_FORMATS
+from readerstudy.analysis.exports import EXPORT_FORMATS
 from tests.browser.conftest import login, wait_js
 from tests.readerstudy.analysis_study import analysis_study_build
 from tests.readerstudy.test_analysis_exports import parse_imrmc
@@ -150,7 +150,7 @@ def test_coordinator_snapshots_sees_figures_and_downloads(
 
 def test_reader_gets_no_analysis_in_the_browser(page, live_server, study) -> None:  # noqa: ANN001
     from accounts.models import User
-    from readerstudy.analysis_services import analysis_snapshot_build
+    from readerstudy.analysis.services import analysis_snapshot_build
 
     analysis_snapshot_build(study=study, user=User.objects.get(username="a_coord"))
     login(page, live_server, "a_junior")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth import get_user_model
 
-from readerstudy import services
+from readerstudy import read_services
 from readerstudy.models import Assignment
 from tests.browser.conftest import login, wait_js
 from tests.browser.test_reader_study import pixels, study, wait_viewer  # noqa: F401
@@ -83,7 +83,7 @@ def test_mpr_views_render_real_pixels_with_reference_lines(page, live_server, st
 def test_fused_side_by_side_linked_crosshair_and_own_window(page, live_server, study, screenshot):  # noqa: ANN001, F811
     junior = get_user_model().objects.get(username="b_junior")
     for a in Assignment.objects.filter(study=study, reader__user=junior, session=1):
-        services.read_submit(assignment=a, user=junior, data=complete(), active_seconds=5)
+        read_services.read_submit(assignment=a, user=junior, data=complete(), active_seconds=5)
     login(page, live_server, "b_junior")
     page.click("#resume")
     wait_viewer(page)

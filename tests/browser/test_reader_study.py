@@ -17,7 +17,7 @@ from django.urls import reverse
 from PIL import Image
 
 from accounts.factories import UserFactory
-from readerstudy import services
+from readerstudy import read_services, services
 from readerstudy.models import Assignment, Read
 from readerstudy.serving import view_slice_uids
 from registration.models import Cohort
@@ -216,7 +216,7 @@ def test_fused_arm_opacity_slider_changes_pixels(page, live_server, study, scree
 
     junior = get_user_model().objects.get(username="b_junior")
     for a in Assignment.objects.filter(study=study, reader__user=junior, session=1):
-        services.read_submit(assignment=a, user=junior, data=complete(), active_seconds=5)
+        read_services.read_submit(assignment=a, user=junior, data=complete(), active_seconds=5)
     fused = (
         Assignment.objects.filter(study=study, reader__user=junior, session=2)
         .order_by("position")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth import get_user_model
 
-from readerstudy import services
+from readerstudy import read_services
 from readerstudy.models import Assignment
 from tests.browser.conftest import login, wait_js
 from tests.browser.test_reader_study import study, wait_viewer  # noqa: F401
@@ -81,7 +81,7 @@ def test_on_screen_geometry_is_the_same_in_both_arms(page, live_server, study): 
         page.goto("about:blank")
         page.wait_for_timeout(300)
         for a in items:
-            services.read_submit(assignment=a, user=junior, data=complete(), active_seconds=1)
+            read_services.read_submit(assignment=a, user=junior, data=complete(), active_seconds=1)
     assert seen["original"] == seen["fused"], seen
     assert seen["original"]["total"] == "40"
     assert not page.console_errors, page.console_errors

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.core.management import CommandError, call_command
 
-from readerstudy.analysis_services import analysis_run
+from readerstudy.analysis.services import analysis_run
 from readerstudy.models import AuditEvent, Read
 from tests.readerstudy.analysis_study import analysis_study_build
 

@@ -11,13 +11,7 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from readerstudy.analysis_frames import payload_sha256, reads_frame
-from readerstudy.analysis_services import (
-    SnapshotIntegrityError,
-    analysis_run,
-    analysis_snapshot_build,
-)
-from readerstudy.exports import (
+from readerstudy.analysis.exports import (
     EXPORT_BUILDERS,
     export_figures_zip,
     export_imrmc,
@@ -26,7 +20,13 @@ from readerstudy.exports import (
     export_results_json,
     export_workbook_xlsx,
 )
-from readerstudy.figures import FIGURES, SYNTHETIC_LABEL, figure_render
+from readerstudy.analysis.figures import FIGURES, SYNTHETIC_LABEL, figure_render
+from readerstudy.analysis.frames import payload_sha256, reads_frame
+from readerstudy.analysis.services import (
+    SnapshotIntegrityError,
+    analysis_run,
+    analysis_snapshot_build,
+)
 from readerstudy.models import Read, Snapshot
 from tests.readerstudy.analysis_study import analysis_study_build
 

@@ -11,9 +11,9 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from readerstudy.analysis_frames import payload_sha256, reads_frame
-from readerstudy.analysis_results import analysis_results_build
-from readerstudy.exports import export_imrmc, export_mrmc_long_csv, export_reads_csv
+from readerstudy.analysis.exports import export_imrmc, export_mrmc_long_csv, export_reads_csv
+from readerstudy.analysis.frames import payload_sha256, reads_frame
+from readerstudy.analysis.results import analysis_results_build
 from tests.readerstudy.test_analysis_exports import parse_imrmc
 
 ARMS = ("original", "registered")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from readerstudy import services
-from readerstudy.analysis_services import analysis_run
-from readerstudy.analysis_tables import table_mrmc
-from readerstudy.figures import FIGURES, figure_likert, figure_mrmc
+from readerstudy.analysis import services as analysis_services
+from readerstudy.analysis.figures import FIGURES, figure_likert, figure_mrmc
+from readerstudy.analysis.services import analysis_run
+from readerstudy.analysis.tables import table_mrmc
 from tests.readerstudy.analysis_study import analysis_study_build
 
 pytestmark = pytest.mark.django_db
@@ -20,7 +20,7 @@ def three_arm_results(coordinator):  # noqa: ANN001, ANN201
     study = analysis_study_build(
         name="Three arms", n_cases=16, arms=ARMS, coordinator=coordinator, seed=3
     )
-    snapshot = services.snapshot_create(study=study, user=coordinator)
+    snapshot = analysis_services.snapshot_create(study=study, user=coordinator)
     return analysis_run(snapshot=snapshot)
 
 

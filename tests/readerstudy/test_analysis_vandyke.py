@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from readerstudy.analysis_frames import payload_sha256, reads_frame
-from readerstudy.analysis_results import analysis_results_build
-from readerstudy.exports import export_imrmc, export_mrmc_long_csv, export_workbook_xlsx
+from readerstudy.analysis.exports import export_imrmc, export_mrmc_long_csv, export_workbook_xlsx
+from readerstudy.analysis.frames import payload_sha256, reads_frame
+from readerstudy.analysis.results import analysis_results_build
 from readerstudy.stats import mrmc_or
 from tests.readerstudy.test_analysis_exports import parse_imrmc
 

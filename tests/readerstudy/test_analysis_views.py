@@ -11,8 +11,8 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from readerstudy.analysis_services import analysis_snapshot_build
-from readerstudy.exports import EXPORT_FORMATS
+from readerstudy.analysis.exports import EXPORT_FORMATS
+from readerstudy.analysis.services import analysis_snapshot_build
 from readerstudy.models import AuditEvent, Snapshot
 from tests.readerstudy.analysis_study import analysis_study_build
 

@@ -19,7 +19,8 @@ import pydicom
 import pytest
 from django.urls import reverse
 
-from readerstudy import services
+from readerstudy import read_services, services
+from readerstudy.analysis import services as analysis_services
 from readerstudy.display import SLICES
 from readerstudy.models import Assignment, ReaderStudy
 from readerstudy.serving import (
@@ -80,7 +81,7 @@ def test_other_readers_case_series_image_and_read_are_404(open_study, junior, se
     theirs = session1(open_study, senior)[0]
     c = client_for(junior)
     image_id = manifest(client_for(senior), theirs)["imageIds"][0]
-    services.read_draft_save(assignment=theirs, user=senior, data={"pirads": 5})
+    read_services.read_draft_save(assignment=theirs, user=senior, data={"pirads": 5})
     own = client_for(junior).get(wado_url(manifest(c, mine)["imageIds"][0]))
     assert own.status_code == 200 and own["Content-Type"] == "application/dicom"
     view = theirs.views.get(role="primary")
@@ -156,7 +157,7 @@ def test_session_behind_washout_and_draft_or_locked_study_are_404(
     later = Assignment.objects.filter(study=open_study, reader__user=junior, session=2).first()
     assert c.get(reverse("readerstudy:viewer", args=[later.token])).status_code == 404
     for a in session1(open_study, junior):
-        services.read_submit(assignment=a, user=junior, data=complete(), active_seconds=1)
+        read_services.read_submit(assignment=a, user=junior, data=complete(), active_seconds=1)
     # every first-session case done, but the 30-day washout has not passed
     assert c.get(reverse("readerstudy:viewer", args=[later.token])).status_code == 404
     first = session1(open_study, junior)[0]
@@ -187,7 +188,7 @@ def test_draft_study_is_invisible_to_readers(cohort, three_cases, coordinator, j
 
 
 def test_reader_pages_and_api_carry_no_secrets_or_arm_words(open_study, junior, senior, client_for):
-    services.read_submit(
+    read_services.read_submit(
         assignment=session1(open_study, senior)[0],
         user=senior,
         data=complete({"comment": "SENIOR-SECRET-COMMENT"}),
@@ -200,7 +201,7 @@ def test_reader_pages_and_api_carry_no_secrets_or_arm_words(open_study, junior, 
         if a.session != 1:
             for prev in Assignment.objects.filter(reader=a.reader, session__lt=a.session):
                 if not hasattr(prev, "read") or prev.read.status != "submitted":
-                    services.read_submit(assignment=prev, user=junior, data=complete())
+                    read_services.read_submit(assignment=prev, user=junior, data=complete())
         page = c.get(reverse("readerstudy:viewer", args=[a.token]))
         assert page.status_code == 200
         texts[f"viewer-{kind}"] = visible_text(page.content.decode())
@@ -266,7 +267,7 @@ def test_manifest_and_urls_use_only_remapped_uids(open_study, junior, client_for
 def test_two_arms_of_one_patient_have_unrelated_dicom_uids(open_study, junior, client_for):
     c = client_for(junior)
     for a in session1(open_study, junior):
-        services.read_submit(assignment=a, user=junior, data=complete(), active_seconds=1)
+        read_services.read_submit(assignment=a, user=junior, data=complete(), active_seconds=1)
     case = Case.objects.get(case_code="SYN-A")
     headers = {}
     for a in Assignment.objects.filter(study=open_study, reader__user=junior, case=case):
@@ -299,14 +300,14 @@ def test_results_hidden_from_coordinator_until_locked_or_snapshotted(
     open_study, junior, coordinator, client_for
 ):
     a = session1(open_study, junior)[0]
-    services.read_submit(assignment=a, user=junior, data=complete({"comment": "XYZZY"}))
+    read_services.read_submit(assignment=a, user=junior, data=complete({"comment": "XYZZY"}))
     c = client_for(coordinator)
     page = c.get(reverse("readerstudy:study-detail", args=[open_study.pk]))
     assert page.status_code == 200 and page.context["results_visible"] is False
     assert "XYZZY" not in page.content.decode() and "<th>PI-RADS</th>" not in page.content.decode()
     rows = c.get(reverse("readerstudy:api-read-list")).json()["results"]
     assert rows and all(row["scores"] is None for row in rows)
-    services.snapshot_create(study=open_study, user=coordinator)
+    analysis_services.snapshot_create(study=open_study, user=coordinator)
     page = c.get(reverse("readerstudy:study-detail", args=[open_study.pk]))
     assert page.context["results_visible"] is True and "<th>PI-RADS</th>" in page.content.decode()
     rows = c.get(reverse("readerstudy:api-read-list")).json()["results"]
@@ -317,7 +318,7 @@ def test_results_hidden_from_coordinator_until_locked_or_snapshotted(
 def test_readers_cannot_reach_study_pages_results_or_other_reads(
     open_study, junior, senior, client_for
 ):
-    services.read_submit(
+    read_services.read_submit(
         assignment=session1(open_study, senior)[0], user=senior, data=complete(), active_seconds=1
     )
     c = client_for(junior)
@@ -330,7 +331,7 @@ def test_readers_cannot_reach_study_pages_results_or_other_reads(
 
 def test_admin_shows_scores_only_once_frozen(open_study, junior, admin, client_for):
     a = session1(open_study, junior)[0]
-    read = services.read_submit(
+    read = read_services.read_submit(
         assignment=a, user=junior, data=complete({"comment": "ADMIN-HIDDEN"}), active_seconds=1
     )
     admin.is_staff = admin.is_superuser = True
@@ -339,7 +340,7 @@ def test_admin_shows_scores_only_once_frozen(open_study, junior, admin, client_f
     url = reverse("admin:readerstudy_read_change", args=[read.pk])
     page = c.get(url)
     assert page.status_code == 200 and "ADMIN-HIDDEN" not in page.content.decode()
-    services.snapshot_create(study=open_study, user=admin)
+    analysis_services.snapshot_create(study=open_study, user=admin)
     assert "ADMIN-HIDDEN" in c.get(url).content.decode()
 
 

@@ -15,7 +15,7 @@ import pydicom
 import pytest
 from django.urls import reverse
 
-from readerstudy import services
+from readerstudy import read_services
 from readerstudy.display import MATRIX, MPR_STEP, PIXEL_MM, PLANES, SLICE_MM, SLICES
 from readerstudy.models import Assignment, AssignmentSeries
 from readerstudy.serving import view_instance_bytes, view_manifest
@@ -151,7 +151,7 @@ def test_cue_viewer_page_differs_only_by_codes(open_study, junior, client_for):
         html = re.sub(r'name="csrfmiddlewaretoken" value="[^"]+"', "CSRF", html)
         pages[kind] = re.sub(r"Case \d+ of \d+", "Case k of n", html)
         for a in items:
-            services.read_submit(assignment=a, user=junior, data=complete(), active_seconds=1)
+            read_services.read_submit(assignment=a, user=junior, data=complete(), active_seconds=1)
     assert pages["original"] == pages["registered"]
 
 

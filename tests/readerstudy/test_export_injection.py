@@ -10,7 +10,11 @@ import io
 import openpyxl
 import pytest
 
-from readerstudy.exports import export_mrmc_long_csv, export_reads_csv, export_workbook_xlsx
+from readerstudy.analysis.exports import (
+    export_mrmc_long_csv,
+    export_reads_csv,
+    export_workbook_xlsx,
+)
 from tests.readerstudy.test_analysis_exports import _fast_passwords, frozen  # noqa: F401
 
 PAYLOADS = [

@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 from django.core.exceptions import ValidationError
 
-from readerstudy import services
-from readerstudy.analysis_localisation import localisation_build, mark_side
+from readerstudy import read_services, services
+from readerstudy.analysis import services as analysis_services
+from readerstudy.analysis.localisation import localisation_build, mark_side
 from readerstudy.display import SLICES, display_offset
 from readerstudy.models import Assignment
 from tests.readerstudy.builders import complete
@@ -41,29 +42,29 @@ def _first(study, user) -> Assignment:  # noqa: ANN001
 def test_mark_is_required_from_the_study_threshold(marked_study, junior):
     a = _first(marked_study, junior)
     with pytest.raises(ValidationError) as info:
-        services.read_submit(assignment=a, user=junior, data=complete({"pirads": 3}))
+        read_services.read_submit(assignment=a, user=junior, data=complete({"pirads": 3}))
     assert "Mark the lesion on the image" in str(info.value)
-    read = services.read_submit(
+    read = read_services.read_submit(
         assignment=a, user=junior, data=complete({"pirads": 3, "mark": _mark()})
     )
     assert (read.mark_x, read.mark_y, read.mark_slice) == (12.0, -5.0, 20)
 
 
 def test_low_score_needs_no_mark_and_no_threshold_never_does(marked_study, open_study, junior):
-    services.read_submit(
+    read_services.read_submit(
         assignment=_first(marked_study, junior), user=junior, data=complete({"pirads": 2})
     )
     assert open_study.mark_required_from is None
-    services.read_submit(
+    read_services.read_submit(
         assignment=_first(open_study, junior), user=junior, data=complete({"pirads": 5})
     )
 
 
 def test_draft_keeps_the_mark_and_clears_it(marked_study, junior):
     a = _first(marked_study, junior)
-    read = services.read_draft_save(assignment=a, user=junior, data={"mark": _mark(k=7)})
+    read = read_services.read_draft_save(assignment=a, user=junior, data={"mark": _mark(k=7)})
     assert read.mark_slice == 7
-    read = services.read_draft_save(assignment=a, user=junior, data={"mark": None})
+    read = read_services.read_draft_save(assignment=a, user=junior, data={"mark": None})
     assert read.mark_slice is None and read.mark_x is None
 
 
@@ -79,7 +80,7 @@ def test_draft_keeps_the_mark_and_clears_it(marked_study, junior):
 )
 def test_a_mark_off_the_image_is_refused_in_words(marked_study, junior, bad):
     with pytest.raises(ValidationError) as info:
-        services.read_draft_save(
+        read_services.read_draft_save(
             assignment=_first(marked_study, junior), user=junior, data={"mark": bad}
         )
     assert "click the lesion again" in str(info.value)
@@ -88,10 +89,10 @@ def test_a_mark_off_the_image_is_refused_in_words(marked_study, junior, bad):
 def test_snapshot_freezes_marks_and_analysis_localises(marked_study, junior, senior, coordinator):
     for user, x in ((junior, 12.0), (senior, 16.0)):
         for a in Assignment.objects.filter(study=marked_study, reader__user=user):
-            services.read_submit(
+            read_services.read_submit(
                 assignment=a, user=user, data=complete({"pirads": 4, "mark": _mark(x=x)})
             )
-    snapshot = services.snapshot_create(study=marked_study, user=coordinator)
+    snapshot = analysis_services.snapshot_create(study=marked_study, user=coordinator)
     rows = snapshot.payload["reads"]
     assert all(r["mark"]["slice"] == 20 for r in rows)
     assert snapshot.payload["study"]["mark_required_from"] == 3
@@ -131,9 +132,9 @@ def test_diameter_is_measured_on_the_marks_slice_and_its_length_computed_here(ma
     mark = _mark(k=20)
     z = mark["z"]
     mark["diameter"] = {"a": [0.0, 0.0, z], "b": [3.0, 4.0, z], "mm": 999}  # "mm" is ignored
-    read = services.read_draft_save(assignment=a, user=junior, data={"mark": mark})
+    read = read_services.read_draft_save(assignment=a, user=junior, data={"mark": mark})
     assert read.mark_diameter == {"a": [0.0, 0.0, z], "b": [3.0, 4.0, z], "mm": 5.0}
     mark["diameter"] = {"a": [0.0, 0.0, z + 4], "b": [3.0, 4.0, z]}  # not on the mark's slice
     with pytest.raises(ValidationError) as info:
-        services.read_draft_save(assignment=a, user=junior, data={"mark": mark})
+        read_services.read_draft_save(assignment=a, user=junior, data={"mark": mark})
     assert "measure it again" in str(info.value)

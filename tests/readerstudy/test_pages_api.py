@@ -7,8 +7,8 @@ import json
 import pytest
 from django.urls import reverse
 
-from readerstudy import services
 from demo.study import demo_study_create
+from readerstudy import read_services
 from readerstudy.models import Assignment, AuditEvent, Read, ReaderStudy
 from tests.readerstudy.builders import complete
 
@@ -106,7 +106,7 @@ def test_reader_worklist_viewer_draft_submit_next(open_study, junior, client_for
 
 def test_coordinator_reopen_through_page_is_audited(open_study, junior, coordinator, client_for):
     a = Assignment.objects.filter(reader__user=junior, session=1).first()
-    read = services.read_submit(assignment=a, user=junior, data=complete(), active_seconds=1)
+    read = read_services.read_submit(assignment=a, user=junior, data=complete(), active_seconds=1)
     c = client_for(coordinator)
     url = reverse("readerstudy:read-reopen", args=[open_study.pk, read.pk])
     c.post(url, {"reason": ""})

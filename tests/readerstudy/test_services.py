@@ -13,7 +13,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.factories import UserFactory
-from readerstudy import selectors, services
+from readerstudy import read_services, selectors, services
+from readerstudy.analysis import services as analysis_services
 from readerstudy.models import (
     AppendOnlyError,
     Assignment,
@@ -169,7 +170,7 @@ def test_washout_gates_the_next_session(open_study, junior, coordinator):
     assert all(selectors.assignment_is_available(assignment=a) for a in session1)
     assert not any(selectors.assignment_is_available(assignment=a) for a in session2)
     for a in session1:
-        services.read_submit(assignment=a, user=junior, data=complete(), active_seconds=3)
+        read_services.read_submit(assignment=a, user=junior, data=complete(), active_seconds=3)
     later = timezone.now() + timedelta(days=2, minutes=1)
     assert not selectors.assignment_is_available(assignment=session2[0])
     assert selectors.assignment_is_available(assignment=session2[0], now=later)
@@ -179,29 +180,29 @@ def test_washout_gates_the_next_session(open_study, junior, coordinator):
 
 def test_zero_washout_opens_next_session_at_once(open_study, junior):
     for a in first_session(open_study, junior):
-        services.read_submit(assignment=a, user=junior, data=complete(), active_seconds=1)
+        read_services.read_submit(assignment=a, user=junior, data=complete(), active_seconds=1)
     state = selectors.reader_worklists(user=junior)[0]
     assert state.session == 2 and not state.waiting and state.next_assignment is not None
 
 
 def test_draft_then_submit_accumulates_time_and_audits(open_study, junior):
     a = first_session(open_study, junior)[0]
-    services.read_draft_save(assignment=a, user=junior, data={"pirads": 3}, active_seconds=4.5)
-    read = services.read_draft_save(
+    read_services.read_draft_save(assignment=a, user=junior, data={"pirads": 3}, active_seconds=4.5)
+    read = read_services.read_draft_save(
         assignment=a, user=junior, data={"pirads": "4", "zone": "tz"}, active_seconds=2
     )
     assert read.status == "draft" and read.pirads == 4 and read.zone == "tz"
     with pytest.raises(ValidationError) as err:
-        services.read_submit(assignment=a, user=junior, data={"pirads": 4}, active_seconds=1)
+        read_services.read_submit(assignment=a, user=junior, data={"pirads": 4}, active_seconds=1)
     assert {"zone", "side", "likert"} <= set(err.value.message_dict)
-    read = services.read_submit(assignment=a, user=junior, data=complete(), active_seconds=1.5)
+    read = read_services.read_submit(assignment=a, user=junior, data=complete(), active_seconds=1.5)
     assert read.status == "submitted" and read.submitted_at is not None
     # the refused submit credited nothing: the browser keeps that time and resends it
     assert read.active_seconds == pytest.approx(4.5 + 2 + 1.5)
     actions = list(AuditEvent.objects.filter(assignment=a).values_list("action", flat=True))
     assert actions == ["draft_save", "draft_save", "submit"]
     with pytest.raises(ValidationError, match="submitted"):
-        services.read_draft_save(assignment=a, user=junior, data={"pirads": 1})
+        read_services.read_draft_save(assignment=a, user=junior, data={"pirads": 1})
 
 
 @pytest.mark.parametrize(
@@ -218,37 +219,37 @@ def test_draft_then_submit_accumulates_time_and_audits(open_study, junior):
 def test_out_of_range_scores_rejected_with_field_named(open_study, junior, data):
     a = first_session(open_study, junior)[0]
     with pytest.raises(ValidationError) as err:
-        services.read_draft_save(assignment=a, user=junior, data=data)
+        read_services.read_draft_save(assignment=a, user=junior, data=data)
     assert set(err.value.message_dict) == set(data)
     assert not Read.objects.filter(assignment=a).exclude(pirads=None).exists()
 
 
 def test_negative_or_huge_time_is_not_credited(open_study, junior):
     a = first_session(open_study, junior)[0]
-    read = services.read_draft_save(assignment=a, user=junior, data={}, active_seconds=-50)
+    read = read_services.read_draft_save(assignment=a, user=junior, data={}, active_seconds=-50)
     assert read.active_seconds == 0
-    read = services.read_draft_save(assignment=a, user=junior, data={}, active_seconds=1e9)
-    assert read.active_seconds == services.MAX_ACTIVE_SECONDS_PER_SAVE
+    read = read_services.read_draft_save(assignment=a, user=junior, data={}, active_seconds=1e9)
+    assert read.active_seconds == read_services.MAX_ACTIVE_SECONDS_PER_SAVE
 
 
 def test_other_reader_cannot_write_my_read(open_study, junior, senior):
     a = first_session(open_study, junior)[0]
     with pytest.raises(PermissionDenied):
-        services.read_draft_save(assignment=a, user=senior, data={"pirads": 2})
+        read_services.read_draft_save(assignment=a, user=senior, data={"pirads": 2})
 
 
 def test_reopen_by_coordinator_only_with_reason_and_audited(open_study, junior, coordinator):
     a = first_session(open_study, junior)[0]
-    read = services.read_submit(assignment=a, user=junior, data=complete(), active_seconds=1)
+    read = read_services.read_submit(assignment=a, user=junior, data=complete(), active_seconds=1)
     with pytest.raises(PermissionDenied):
-        services.read_reopen(read=read, user=junior, reason="oops")
+        read_services.read_reopen(read=read, user=junior, reason="oops")
     with pytest.raises(ValidationError):
-        services.read_reopen(read=read, user=coordinator, reason="  ")
-    read = services.read_reopen(read=read, user=coordinator, reason="reader asked")
+        read_services.read_reopen(read=read, user=coordinator, reason="  ")
+    read = read_services.read_reopen(read=read, user=coordinator, reason="reader asked")
     assert read.status == "draft"
     event = AuditEvent.objects.get(action="reopen")
     assert event.user == coordinator and event.details["reason"] == "reader asked"
-    read = services.read_submit(
+    read = read_services.read_submit(
         assignment=a, user=junior, data=complete({"pirads": 2}), active_seconds=1
     )
     assert read.pirads == 2 and read.status == "submitted"
@@ -274,7 +275,7 @@ def test_database_constraints(open_study, junior):
 
 def test_audit_trail_is_append_only(open_study, junior):
     a = first_session(open_study, junior)[0]
-    event = services.assignment_view_record(assignment=a, user=junior)
+    event = read_services.assignment_view_record(assignment=a, user=junior)
     event.details = {"edited": True}
     with pytest.raises(AppendOnlyError):
         event.save()
@@ -289,9 +290,9 @@ def test_audit_trail_is_append_only(open_study, junior):
 
 def test_snapshot_hash_covers_submitted_reads_only(open_study, junior, coordinator):
     a, b = first_session(open_study, junior)[:2]
-    services.read_submit(assignment=a, user=junior, data=complete(), active_seconds=2)
-    services.read_draft_save(assignment=b, user=junior, data={"pirads": 1})
-    snap = services.snapshot_create(study=open_study, user=coordinator)
+    read_services.read_submit(assignment=a, user=junior, data=complete(), active_seconds=2)
+    read_services.read_draft_save(assignment=b, user=junior, data={"pirads": 1})
+    snap = analysis_services.snapshot_create(study=open_study, user=coordinator)
     canonical = json.dumps(snap.payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     assert snap.sha256 == hashlib.sha256(canonical.encode()).hexdigest()
     assert [r["reading_code"] for r in snap.payload["reads"]] == [a.reading_code]
@@ -302,7 +303,7 @@ def test_snapshot_hash_covers_submitted_reads_only(open_study, junior, coordinat
 
 def test_lock_freezes_reads_and_snapshots(open_study, junior, coordinator):
     a, b = first_session(open_study, junior)[:2]
-    services.read_submit(assignment=a, user=junior, data=complete(), active_seconds=2)
+    read_services.read_submit(assignment=a, user=junior, data=complete(), active_seconds=2)
     assert not selectors.study_results_visible(study=open_study)
     snap = services.study_lock(study=open_study, user=coordinator)
     open_study.refresh_from_db()
@@ -310,17 +311,17 @@ def test_lock_freezes_reads_and_snapshots(open_study, junior, coordinator):
     assert selectors.study_results_visible(study=open_study)
     b = Assignment.objects.get(pk=b.pk)
     with pytest.raises(ValidationError):
-        services.read_draft_save(assignment=b, user=junior, data={"pirads": 2})
+        read_services.read_draft_save(assignment=b, user=junior, data={"pirads": 2})
     with pytest.raises(ValidationError):
-        services.read_reopen(read=Read.objects.get(assignment=a), user=coordinator, reason="x")
+        read_services.read_reopen(read=Read.objects.get(assignment=a), user=coordinator, reason="x")
     with pytest.raises(ValidationError):
         services.study_worklists_generate(study=open_study, user=coordinator)
 
 
 def test_progress_counts_and_median_time(open_study, junior, coordinator):
     a, b = first_session(open_study, junior)
-    services.read_submit(assignment=a, user=junior, data=complete(), active_seconds=10)
-    services.read_submit(assignment=b, user=junior, data=complete(), active_seconds=30)
+    read_services.read_submit(assignment=a, user=junior, data=complete(), active_seconds=10)
+    read_services.read_submit(assignment=b, user=junior, data=complete(), active_seconds=30)
     rows = selectors.study_progress(study=open_study)
     assert len(rows) == 6
     row = next(r for r in rows if r.reader.user == junior and r.session == 1)

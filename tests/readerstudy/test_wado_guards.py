@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from readerstudy import services
+from readerstudy import read_services, services
 from readerstudy.models import Assignment, AssignmentSeries
 from readerstudy.serving import view_slice_uids
 from registration.models import DicomInstance
@@ -72,7 +72,7 @@ def test_session_behind_its_washout_is_404(open_study, junior, client_for) -> No
     open_study.washout_days = 30
     open_study.save()
     for a in Assignment.objects.filter(study=open_study, reader__user=junior, session=1):
-        services.read_submit(assignment=a, user=junior, data=complete(), active_seconds=1)
+        read_services.read_submit(assignment=a, user=junior, data=complete(), active_seconds=1)
     later = Assignment.objects.filter(study=open_study, reader__user=junior, session=2).first()
     study, series, obj = _valid(later.views.get(role="primary"))
     assert client_for(junior).get(_url(study=study, series=series, obj=obj)).status_code == 404

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from readerstudy import services
+from readerstudy import read_services
 from readerstudy.models import Assignment
 from tests.readerstudy.builders import complete
 
@@ -19,10 +19,10 @@ def test_continue_for_a_draft_and_earlier_sessions_listed_without_links(
     first = Assignment.objects.filter(study=open_study, reader__user=junior, session=1)
     items = list(first.order_by("position"))
     assert ">Start · case" in c.get(reverse("readerstudy:worklist-home")).content.decode()
-    services.read_draft_save(assignment=items[0], user=junior, data={"pirads": 2})
+    read_services.read_draft_save(assignment=items[0], user=junior, data={"pirads": 2})
     assert ">Continue · case" in c.get(reverse("readerstudy:worklist-home")).content.decode()
     for a in items:
-        services.read_submit(assignment=a, user=junior, data=complete(), active_seconds=1)
+        read_services.read_submit(assignment=a, user=junior, data=complete(), active_seconds=1)
     page = c.get(reverse("readerstudy:worklist-home")).content.decode()
     assert f"Earlier sessions: {len(items)} case(s) read" in page
     earlier = page.split('id="earlier-done"')[1].split("</details>")[0]

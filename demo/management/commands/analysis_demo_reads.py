@@ -12,8 +12,8 @@ import numpy as np
 from django.core.management.base import BaseCommand, CommandError
 
 from demo.study import DEMO_STUDY_NAME
-from readerstudy import services
-from readerstudy.analysis_services import analysis_snapshot_build
+from readerstudy import read_services, services
+from readerstudy.analysis.services import analysis_snapshot_build
 from readerstudy.models import Assignment, Read, ReaderStudy
 
 
@@ -95,7 +95,7 @@ class Command(BaseCommand):
                 arm=assignment.arm.kind,
                 rng=rng,
             )
-            services.read_submit(
+            read_services.read_submit(
                 assignment=assignment,
                 user=assignment.reader.user,
                 data=data,

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from readerstudy import analysis_views as views
+from readerstudy.analysis import views
 
 urlpatterns = [
     path("studies/<int:pk>/analysis/", views.AnalysisPageView.as_view(), name="analysis"),

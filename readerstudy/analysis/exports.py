@@ -1,5 +1,5 @@
 """Export writers for a frozen analysis: each is a pure function of the reads frame and/or the
-results dict of ``readerstudy.analysis_services.analysis_run`` and returns bytes.
+results dict of ``readerstudy.analysis.services.analysis_run`` and returns bytes.
 
 No Django here. Every export names the snapshot hash (a column, a header line, a sheet, or a
 top-level key) and writes dates in ISO 8601 (UTC).
@@ -16,8 +16,9 @@ from typing import Any
 
 import pandas as pd
 
-from readerstudy.analysis_frames import READ_FIELDS, truth_series
-from readerstudy.analysis_tables import analysis_tables
+from readerstudy.analysis.figures import FIGURES, figure_render
+from readerstudy.analysis.frames import READ_FIELDS, truth_series
+from readerstudy.analysis.tables import analysis_tables
 
 
 @dataclass(frozen=True)
@@ -300,8 +301,6 @@ def export_mrmc_long_csv(reads: pd.DataFrame, *, results: Mapping[str, Any]) -> 
 def export_figures_zip(results: Mapping[str, Any]) -> bytes:
     """Every figure as SVG and PNG, with a README naming the snapshot, in one ZIP."""
     import zipfile
-
-    from readerstudy.figures import FIGURES, figure_render
 
     sha = results["snapshot"]["sha256"]
     buffer = io.BytesIO()

@@ -6,7 +6,7 @@ import pandas as pd
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
-from readerstudy.analysis_frames import reads_frame
+from readerstudy.analysis.frames import reads_frame
 from readerstudy.models import ReaderStudy, Snapshot
 
 

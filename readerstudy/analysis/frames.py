@@ -3,7 +3,7 @@
 No Django here: exports, figures and tests build frames from a payload dict alone, so the analysis
 of a snapshot can be reproduced from its JSON export without the database.
 
-The payload is the one ``readerstudy.services.snapshot_create`` freezes::
+The payload is the one ``readerstudy.analysis.services.snapshot_create`` freezes::
 
     {"study": {"id", "name", "status", "reference_standard", "seed", "washout_days", "arms"},
      "reads": [{"reader", "reader_level", "years_experience", "arm", "session", "position",
@@ -53,7 +53,8 @@ PAYLOAD_READ_KEYS: tuple[str, ...] = (
 )
 
 # One row per submitted read; the order is the CSV column order. ``case`` is the cohort case code
-# (coordinators only), ``biopsy_side`` the cohort's lesion side.
+# (coordinators only), ``biopsy_side`` the cohort's lesion side. The names are the input columns of
+# ``readerstudy.stats.study_analyse``, which reads this frame as it is (nullable dtypes included).
 READ_FIELDS: tuple[str, ...] = (
     "study",
     "reader",
@@ -76,21 +77,6 @@ READ_FIELDS: tuple[str, ...] = (
     "gleason",
     "biopsy_side",
     "synthetic",
-)
-
-# What readerstudy.stats.study_analyse documents as its input columns.
-STATS_COLUMNS: tuple[str, ...] = (
-    "reader",
-    "reader_level",
-    "case",
-    "arm",
-    "pirads",
-    "likert",
-    "side",
-    "reference_pirads",
-    "cspca",
-    "biopsy_side",
-    "isup",
 )
 
 _INT_FIELDS = ("session", "pirads", "likert", "reference_pirads", "isup")
@@ -183,26 +169,6 @@ def reads_frame(payload: Mapping[str, Any]) -> pd.DataFrame:
     frame["_arm_order"] = frame["arm"].map(lambda a: order.get(a, len(order)))
     frame = frame.sort_values(["reader", "_arm_order", "case"], kind="stable")
     return frame.drop(columns="_arm_order").reset_index(drop=True)
-
-
-def stats_frame(reads: pd.DataFrame) -> pd.DataFrame:
-    """The columns ``study_analyse`` reads, as plain numeric/object columns (NaN for missing)."""
-    out = pd.DataFrame(
-        {
-            "reader": reads["reader"].astype(object),
-            "reader_level": reads["reader_level"].astype(object),
-            "case": reads["case"].astype(object),
-            "arm": reads["arm"].astype(object),
-            "pirads": reads["pirads"].astype("float64"),
-            "likert": reads["likert"].astype("float64"),
-            "side": reads["side"].astype(object),
-            "reference_pirads": reads["reference_pirads"].astype("float64"),
-            "cspca": reads["cspca"].astype("float64"),
-            "biopsy_side": reads["biopsy_side"].astype(object),
-            "isup": reads["isup"].astype("float64"),
-        }
-    )
-    return out[list(STATS_COLUMNS)]
 
 
 def truth_series(reads: pd.DataFrame, *, reference: str) -> pd.Series:

@@ -26,22 +26,22 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import CoordinatorRequiredMixin, IsCoordinator
-from readerstudy.analysis_frames import REFERENCE_STANDARDS
-from readerstudy.analysis_selectors import (
+from readerstudy.analysis.exports import EXPORT_BUILDERS, EXPORT_FORMATS, export_filename
+from readerstudy.analysis.figures import FIGURE_CONTENT_TYPES, FIGURES, figure_render
+from readerstudy.analysis.frames import REFERENCE_STANDARDS
+from readerstudy.analysis.page_tables import display_tables
+from readerstudy.analysis.selectors import (
     analysis_is_available,
     analysis_reads,
     analysis_snapshot_get,
     analysis_snapshots,
     analysis_study_get,
 )
-from readerstudy.analysis_services import (
+from readerstudy.analysis.services import (
     SnapshotIntegrityError,
     analysis_run,
     analysis_snapshot_build,
 )
-from readerstudy.analysis_tables import display_tables
-from readerstudy.exports import EXPORT_BUILDERS, EXPORT_FORMATS, export_filename
-from readerstudy.figures import FIGURE_CONTENT_TYPES, FIGURES, figure_render
 from readerstudy.models import ReaderStudy, Snapshot
 
 logger = logging.getLogger(__name__)
