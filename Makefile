@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup venv deps frontend migrate run worker test lint format mypy bench chromium clean
+.PHONY: setup venv deps frontend migrate run worker test lint imports format mypy bench chromium clean
 
 setup: deps frontend migrate
 
@@ -62,7 +62,11 @@ format: deps
 mypy: deps
 	$(VENV)/bin/mypy
 
-test: setup chromium lint mypy
+# Import rules (pyproject [tool.importlinter]) and the size limits (tests/test_architecture.py).
+imports: deps
+	$(VENV)/bin/lint-imports --no-cache
+
+test: setup chromium lint imports mypy
 	$(VENV)/bin/pytest -p no:cacheprovider
 
 bench: setup
