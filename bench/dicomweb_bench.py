@@ -240,7 +240,7 @@ def _wrk(
     return rate, float(value) * _UNITS[unit], f" ({bad.group(1)} non-2xx!)" if bad else ""
 
 
-def main() -> None:
+def _args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=4)
     parser.add_argument("--port", type=int, default=0, help="0: a free port")
@@ -252,24 +252,14 @@ def main() -> None:
     parser.add_argument(
         "--no-fastpath", action="store_true", help="serve through Django's full stack (before)"
     )
-    args = parser.parse_args()
-    if not PROSTATEX_T2.is_dir():
-        sys.exit(f"{PROSTATEX_T2} missing: the bench needs ../shared/data")
-    missing = [t for t in ("Orthanc", "wrk") if shutil.which(t) is None]
-    if missing or not Path(ORTHANC_PLUGIN).is_file():
-        print(
-            f"skipped: needs {missing or ORTHANC_PLUGIN}: apt-get install orthanc orthanc-dicomweb wrk"
-        )
-        return
-    # Free ports, so that another bench on this machine is never measured by mistake.
-    args.port = args.port or _free_port()
-    args.orthanc_port = args.orthanc_port or _free_port()
-    var = django_fresh("mritrus-dicomweb-bench-")
-    d = _prepare(var)
-    tmp = Path(tempfile.mkdtemp(prefix="dicomweb-bench-"))
+    return parser.parse_args()
+
+
+def _gunicorn(args: argparse.Namespace, var: Path) -> subprocess.Popen:
+    """This platform under gunicorn on ``args.port``, on the bench's SQLite + media folder."""
     env = {**os.environ, "MRITRUS_VAR_DIR": str(var), "MRITRUS_MEDIA_ROOT": str(var / "media")}
     env["MRITRUS_DICOM_FASTPATH"] = "0" if args.no_fastpath else "1"
-    ours = subprocess.Popen(
+    return subprocess.Popen(
         [
             str(Path(sys.executable).parent / "gunicorn"),
             "mritrus_site.wsgi:application",
@@ -287,6 +277,57 @@ def main() -> None:
         cwd=ROOT,
         env=env,
     )
+
+
+def _header(args: argparse.Namespace, d: dict) -> None:
+    print(
+        f"ProstateX T2, {len(d['sops'])} instances (~295 kB), loopback, {os.cpu_count()} CPU(s); "
+        f"mritrus: gunicorn {args.worker_class} {args.workers}x{args.threads}, session cookie, "
+        f"fast path {'off' if args.no_fastpath else 'on'}; "
+        f"Orthanc {subprocess.run(['Orthanc', '--version'], capture_output=True, text=True).stdout.split()[1]}"
+        f" + DICOMweb plugin, HTTP Basic; wrk {args.seconds} s per cell"
+    )
+    print(
+        f"{'request':28} {'conns':>5} {'mritrus req/s':>14} {'median ms':>10} {'Orthanc req/s':>14} {'median ms':>10}"
+    )
+
+
+def _table(args: argparse.Namespace, d: dict, servers: dict, tmp: Path) -> None:
+    """One row per request kind and connection count: both servers measured, one at a time."""
+    for kind in _paths(d, dicomweb=""):
+        if args.only and args.only not in kind:
+            continue
+        for conns in (1, 8):
+            cells = []
+            for name, (port, paths, auth) in servers.items():
+                urls, accept = paths[kind]
+                if name == "mritrus" and kind.startswith("reader"):
+                    auth = f"Cookie: {d['reader_cookie'][0]}"
+                _check(port, urls[0], accept, auth)
+                # warm-up: caches, connections
+                _wrk(port, urls, accept, auth, conns, 1, tmp)
+                cells.append(_wrk(port, urls, accept, auth, conns, args.seconds, tmp))
+            (r1, m1, b1), (r2, m2, b2) = cells
+            print(f"{kind:28} {conns:>5} {r1:>14.0f} {m1:>10.2f} {r2:>14.0f} {m2:>10.2f}{b1}{b2}")
+
+
+def main() -> None:
+    args = _args()
+    if not PROSTATEX_T2.is_dir():
+        sys.exit(f"{PROSTATEX_T2} missing: the bench needs ../shared/data")
+    missing = [t for t in ("Orthanc", "wrk") if shutil.which(t) is None]
+    if missing or not Path(ORTHANC_PLUGIN).is_file():
+        print(
+            f"skipped: needs {missing or ORTHANC_PLUGIN}: apt-get install orthanc orthanc-dicomweb wrk"
+        )
+        return
+    # Free ports, so that another bench on this machine is never measured by mistake.
+    args.port = args.port or _free_port()
+    args.orthanc_port = args.orthanc_port or _free_port()
+    var = django_fresh("mritrus-dicomweb-bench-")
+    d = _prepare(var)
+    tmp = Path(tempfile.mkdtemp(prefix="dicomweb-bench-"))
+    ours = _gunicorn(args, var)
     orthanc = None
     try:
         _wait(f"http://127.0.0.1:{args.port}/accounts/login/", {}, ours, "gunicorn")
@@ -296,33 +337,8 @@ def main() -> None:
             "mritrus": (args.port, _paths(d, dicomweb="/dicomweb"), f"Cookie: {d['cookie']}"),
             "Orthanc": (args.orthanc_port, _paths(d, dicomweb="/dicom-web"), basic),
         }
-        print(
-            f"ProstateX T2, {len(d['sops'])} instances (~295 kB), loopback, {os.cpu_count()} CPU(s); "
-            f"mritrus: gunicorn {args.worker_class} {args.workers}x{args.threads}, session cookie, "
-            f"fast path {'off' if args.no_fastpath else 'on'}; "
-            f"Orthanc {subprocess.run(['Orthanc', '--version'], capture_output=True, text=True).stdout.split()[1]}"
-            f" + DICOMweb plugin, HTTP Basic; wrk {args.seconds} s per cell"
-        )
-        print(
-            f"{'request':28} {'conns':>5} {'mritrus req/s':>14} {'median ms':>10} {'Orthanc req/s':>14} {'median ms':>10}"
-        )
-        for kind in _paths(d, dicomweb=""):
-            if args.only and args.only not in kind:
-                continue
-            for conns in (1, 8):
-                cells = []
-                for name, (port, paths, auth) in servers.items():
-                    urls, accept = paths[kind]
-                    if name == "mritrus" and kind.startswith("reader"):
-                        auth = f"Cookie: {d['reader_cookie'][0]}"
-                    _check(port, urls[0], accept, auth)
-                    # warm-up: caches, connections
-                    _wrk(port, urls, accept, auth, conns, 1, tmp)
-                    cells.append(_wrk(port, urls, accept, auth, conns, args.seconds, tmp))
-                (r1, m1, b1), (r2, m2, b2) = cells
-                print(
-                    f"{kind:28} {conns:>5} {r1:>14.0f} {m1:>10.2f} {r2:>14.0f} {m2:>10.2f}{b1}{b2}"
-                )
+        _header(args, d)
+        _table(args, d, servers, tmp)
     finally:
         ours.terminate()
         ours.wait(timeout=20)
