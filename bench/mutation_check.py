@@ -7,6 +7,7 @@ kill is never a broken test.
 
     .venv/bin/python bench/mutation_check.py            # all mutants (~5-10 min on 2 cores)
     .venv/bin/python bench/mutation_check.py --only wado  # mutants whose name contains "wado"
+    .venv/bin/python bench/mutation_check.py --dry-run    # each mutant's code is there once; no tests
 
 Hand-written mutants rather than a generated set (mutmut): a few that matter, in a bounded time.
 """
@@ -39,19 +40,36 @@ class Mutant:
 WADO = ("tests/readerstudy/test_wado_guards.py",)
 SWEEP = ("tests/registration/test_identifier_sweep.py",)
 LIMITS = ("tests/registration/test_limits.py",)
+SLICE_LOOKUP_END = (
+    "            return plane, uids.index(object_uid)\n"
+    '    raise LookupError("no such instance in this view")\n'
+)
 MUTANTS = [
+    # Readers are served slices of the display grid under view-keyed UIDs (readerstudy/serving.py);
+    # the bug is a stored SOP Instance UID accepted as well, of the view's series or of any.
     Mutant(
         "wado: stored object UID accepted under the reader's series",
         "readerstudy/serving.py",
-        "sop_instance_uid__in=originals)",
-        "sop_instance_uid__in=[*originals, object_uid])",
+        SLICE_LOOKUP_END,
+        SLICE_LOOKUP_END.replace(
+            "    raise",
+            "    if view.series.instances.filter(sop_instance_uid=object_uid).exists():\n"
+            '        return "axial", 0\n'
+            "    raise",
+        ),
         WADO,
     ),
     Mutant(
         "wado: any stored SOP UID looked up across series",
         "readerstudy/serving.py",
-        "DicomInstance.objects.get(series=view.series, sop_instance_uid__in=originals)",
-        "DicomInstance.objects.get(sop_instance_uid__in=[*originals, object_uid])",
+        SLICE_LOOKUP_END,
+        SLICE_LOOKUP_END.replace(
+            "    raise",
+            "    stored = view.series.instances.model.objects\n"
+            "    if stored.filter(sop_instance_uid=object_uid).exists():\n"
+            '        return "axial", 0\n'
+            "    raise",
+        ),
         WADO,
     ),
     Mutant(
@@ -84,28 +102,28 @@ MUTANTS = [
     ),
     Mutant(
         "deid: free text kept",
-        "registration/deid.py",
+        "registration/dicom/deid.py",
         "            _text_clean(ds, elem, keep_descriptors=keep_descriptors)\n",
         "            pass\n",
         SWEEP,
     ),
     Mutant(
         "deid: private tags kept",
-        "registration/deid.py",
+        "registration/dicom/deid.py",
         "    ds.remove_private_tags()\n",
         "    pass\n",
         SWEEP,
     ),
     Mutant(
         "deid: descriptors not vocabulary-cleaned",
-        "registration/deid_vocab.py",
+        "registration/dicom/deid_vocab.py",
         "if part and _word_ok(part, vocabulary):",
         "if part:",
         SWEEP,
     ),
     Mutant(
         "import notes: raw series description",
-        "registration/importers_dicom.py",
+        "registration/importing/dicom_only.py",
         'desc = descriptor_clean(header.get("SeriesDescription", "")) or "(no description)"',
         'desc = str(header.get("SeriesDescription", "")) or "(no description)"',
         SWEEP,
@@ -175,26 +193,38 @@ MUTANTS = [
     ),
     Mutant(
         "limits: NIfTI voxel count not checked",
-        "registration/importers.py",
-        "voxels_check(shape=shape, max_voxels=_max_voxels(), what=name)",
+        "registration/importing/images.py",
+        "voxels_check(shape=shape, max_voxels=max_voxels(), what=name)",
         "voxels_check(shape=shape, max_voxels=None, what=name)",
         LIMITS,
     ),
     Mutant(
         "limits: manifest rows not capped",
-        "registration/importers.py",
+        "registration/importing/manifest.py",
         "if len(rows) >= max_rows:",
         "if False:",
         LIMITS,
     ),
     Mutant(
         "disk full: ENOSPC not handled in the import",
-        "registration/import_runs.py",
+        "registration/importing/run.py",
         "        if not storage_full(exc):\n            run.error = ",
         "        if True:\n            run.error = ",
         LIMITS,
     ),
 ]
+
+
+def mutant_problem(mutant: Mutant) -> str:
+    """Why ``mutant`` cannot be applied to the working tree ("" when its code is there once)."""
+    target = ROOT / mutant.path
+    if not target.is_file():
+        return "file missing"
+    count = target.read_text().count(mutant.old)
+    if count != 1:
+        return f"code found {count} times"
+    missing = [t for t in mutant.tests if not (ROOT / t).is_file()]
+    return f"test file missing: {missing[0]}" if missing else ""
 
 
 def tree_copy(dest: Path) -> None:
@@ -238,11 +268,19 @@ def tests_run(copy: Path, tests: tuple[str, ...]) -> tuple[bool, float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default="", help="run mutants whose name contains this")
-    parser.add_argument("--check", action="store_true", help="only check the mutants apply")
+    parser.add_argument(
+        "--check",
+        "--dry-run",
+        dest="check",
+        action="store_true",
+        help="only check that each mutant's code is there exactly once (runs no tests)",
+    )
     args = parser.parse_args()
     mutants = [m for m in MUTANTS if args.only in m.name]
-    stale = [m.name for m in mutants if (ROOT / m.path).read_text().count(m.old) != 1]
+    stale = [m.name for m in mutants if mutant_problem(m)]
     if stale or args.check:
+        for m in mutants:
+            print(f"  {mutant_problem(m) or 'applies':28s} {m.path}: {m.name}")
         print(f"{len(mutants) - len(stale)}/{len(mutants)} mutants apply; stale: {stale}")
         return 2 if stale else 0
     with tempfile.TemporaryDirectory(prefix="mritrus-mutants-") as tmp:
