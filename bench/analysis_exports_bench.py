@@ -19,6 +19,7 @@ import statistics  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -33,7 +34,7 @@ from readerstudy.analysis.results import analysis_results_build  # noqa: E402
 def synthetic_payload(*, n_readers: int, n_cases: int, seed: int) -> dict:
     """SYNTHETIC reads in the snapshot payload layout (scores track a random reference PI-RADS)."""
     rng = np.random.default_rng(seed)
-    cases = []
+    cases: list[dict[str, Any]] = []
     for i in range(n_cases):
         ref = int(rng.integers(1, 6))
         cases.append(
@@ -89,7 +90,7 @@ def synthetic_payload(*, n_readers: int, n_cases: int, seed: int) -> dict:
     return {"study": study, "reads": reads}
 
 
-def timed(fn, repeats: int) -> tuple[float, float, object]:  # noqa: ANN001
+def timed(fn: Any, repeats: int) -> tuple[float, float, Any]:
     walls, cpus, out = [], [], None
     for _ in range(repeats):
         t0, c0 = time.perf_counter(), time.process_time()

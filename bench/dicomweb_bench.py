@@ -26,6 +26,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -82,7 +83,7 @@ def _session_for(user: object) -> str:
     return f"sessionid={session.session_key}"
 
 
-def _reader_session(coordinator: object, cohort: object) -> tuple[str, list[str]]:
+def _reader_session(coordinator: Any, cohort: Any) -> tuple[str, list[str]]:
     """A one-arm open study for one reader: (their cookie, their blinded WADO-URI paths)."""
     from accounts.models import User
     from readerstudy import services

@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -85,7 +86,7 @@ def pairs_make(n: int) -> list:
     return list(simulated_pairs(range(9000, 9000 + n), source=f"promise12:{names}"))
 
 
-def _pair_files(pair, work: Path) -> dict[str, Path]:
+def _pair_files(pair: Any, work: Path) -> dict[str, Path]:
     """The pair's images and labels as NIfTI files under ``work``."""
     from inference.io import volume_save
 
@@ -192,7 +193,7 @@ def _unlabelled_runs(files: dict[str, Path], threads: int, work: Path) -> dict:
     }
 
 
-def whole_case_bench(pair, threads: int, work: Path) -> dict:
+def whole_case_bench(pair: Any, threads: int, work: Path) -> dict[str, Any]:
     files = _pair_files(pair, work)
     res: dict = {}
     for method in ("initial", "rern+io"):
@@ -211,7 +212,9 @@ def seg_bench() -> dict | None:
 
     if not (ROOT.parent / "shared" / "data" / "promise12-t2").is_dir():
         return None
-    dscs, secs, info = [], [], {}
+    dscs: list[float] = []
+    secs: list[float] = []
+    info: dict[str, Any] = {}
     for name in PROMISE12_HELDOUT:
         case = promise12_load(name)
         try:

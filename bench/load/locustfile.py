@@ -46,7 +46,7 @@ class Reader(FastHttpUser):
                 "password": PASSWORD,
                 "csrfmiddlewaretoken": match.group(1) if match else "",
             },
-            headers={"Referer": self.host + "/accounts/login/"},
+            headers={"Referer": f"{self.host}/accounts/login/"},
             name="login",
         )
         self.next_url: str | None = None
@@ -64,7 +64,7 @@ class Reader(FastHttpUser):
             headers={
                 "Content-Type": "application/json",
                 "X-CSRFToken": self._csrf(),
-                "Referer": self.host + url,
+                "Referer": f"{self.host}{url}",
             },
             name=name,
         )
@@ -73,13 +73,13 @@ class Reader(FastHttpUser):
     @task
     def read_one_case(self) -> None:
         if self.next_url is None:
-            page = self.client.get("/reading/", name="worklist").text
+            page = self.client.get("/reading/", name="worklist").text or ""
             match = RESUME_RE.search(page)
             if match is None:  # worklist finished
                 self.wait()
                 return
             self.next_url = match.group(1)
-        viewer = self.client.get(self.next_url, name="viewer page").text
+        viewer = self.client.get(self.next_url, name="viewer page").text or ""
         match = CONFIG_RE.search(viewer)
         if match is None:
             self.next_url = None
@@ -107,7 +107,7 @@ class Reader(FastHttpUser):
 
 
 @events.quitting.add_listener
-def _report(environment, **kwargs) -> None:  # noqa: ANN001, ANN003
+def _report(environment: object, **kwargs: object) -> None:
     out = os.environ.get("MRITRUS_LOAD_SUBMITTED")
     if out:
         with open(out, "w") as fh:
