@@ -41,7 +41,7 @@ WADO = ("tests/readerstudy/test_wado_guards.py",)
 SWEEP = ("tests/registration/test_identifier_sweep.py",)
 LIMITS = ("tests/registration/test_limits.py",)
 SLICE_LOOKUP_END = (
-    "            return plane, uids.index(object_uid)\n"
+    "        return found\n"
     '    raise LookupError("no such instance in this view")\n'
 )
 MUTANTS = [

@@ -22,6 +22,7 @@ aligned. The grids are cached on disk under ``MEDIA_ROOT/display/`` keyed by con
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -173,6 +174,14 @@ def _replace(path: Path, write: Any) -> None:
     os.replace(tmp, path)
 
 
+@functools.lru_cache(maxsize=128)
+def _grid_open(npy: str, meta: str) -> tuple[NDArray[np.uint16], list[dict[str, Any]]]:
+    # A grid file never changes once renamed in (its name hashes the series and the centre), so
+    # each process maps it once instead of once per image request. Memory-mapped: pages are the
+    # OS's page cache, not this process's heap.
+    return np.load(npy, mmap_mode="r"), json.loads(Path(meta).read_text())
+
+
 def display_grid_get(*, series: ImageSeries, centre_lps: tuple[float, float, float]) -> DisplayGrid:
     """``series`` on the display grid centred on ``centre_lps`` (built once, then read back).
 
@@ -181,11 +190,8 @@ def display_grid_get(*, series: ImageSeries, centre_lps: tuple[float, float, flo
     base = _cache_path(series, centre_lps)
     npy, meta = base.with_suffix(".npy"), base.with_suffix(".json")
     if meta.exists():
-        return DisplayGrid(
-            pixels=np.load(npy, mmap_mode="r"),
-            centre_lps=centre_lps,
-            presets=json.loads(meta.read_text()),
-        )
+        pixels, presets = _grid_open(str(npy), str(meta))
+        return DisplayGrid(pixels=pixels, centre_lps=centre_lps, presets=presets)
     volume, affine = _load(series)
     low, top = _background(volume)
     # Shifted so the background is 0, like everything outside the source's field of view.

@@ -75,7 +75,7 @@ def reader_view_get(*, user: User, token: str) -> AssignmentSeries:
 
 def reader_view_by_series_uid(*, user: User, series_uid: str) -> AssignmentSeries:
     view = AssignmentSeries.objects.select_related(
-        "assignment__study", "assignment__reader", "series"
+        "assignment__study", "assignment__reader__study", "series"
     ).get(series_uid=series_uid, assignment__reader__user=user)
     if not assignment_is_available(assignment=view.assignment):
         raise AssignmentSeries.DoesNotExist("not available")

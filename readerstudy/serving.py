@@ -6,6 +6,7 @@ anything up by a stored UID or a case, so a reader cannot address another series
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import io
@@ -82,19 +83,36 @@ def neutral_identity(*, view: AssignmentSeries) -> dict[str, Any]:
 
 
 def _slice_uid(view: AssignmentSeries, slice_index: int, plane: str = "axial") -> str:
+    return _uid_of(view.series_uid, slice_index, plane, settings.SECRET_KEY)
+
+
+def _uid_of(series_uid: str, slice_index: int, plane: str, secret: str) -> str:
     # Keyed by the view's random series UID: unrelated between arms, stable between requests.
     key = (
-        f"{view.series_uid}:{slice_index}"
-        if plane == "axial"
-        else f"{view.series_uid}:{plane}:{slice_index}"
+        f"{series_uid}:{slice_index}" if plane == "axial" else f"{series_uid}:{plane}:{slice_index}"
     )
-    digest = hmac.new(settings.SECRET_KEY.encode(), key.encode(), hashlib.sha256).digest()
+    digest = hmac.new(secret.encode(), key.encode(), hashlib.sha256).digest()
     return f"2.25.{int.from_bytes(digest[:16], 'big')}"
+
+
+@functools.lru_cache(maxsize=512)
+def _uids_by_plane(series_uid: str, planes: tuple[str, ...], secret: str) -> dict[str, list[str]]:
+    # A view's slice UIDs never change (HMACs of its random series UID): computed once per process
+    # rather than 296 HMACs per image request. Only derived names are cached, never a permission.
+    return {p: [_uid_of(series_uid, k, p, secret) for k in range(PLANES[p])] for p in planes}
+
+
+@functools.lru_cache(maxsize=512)
+def _slice_lookup(
+    series_uid: str, planes: tuple[str, ...], secret: str
+) -> dict[str, tuple[str, int]]:
+    table = _uids_by_plane(series_uid, planes, secret)
+    return {uid: (plane, k) for plane in planes for k, uid in enumerate(table[plane])}
 
 
 def view_slice_uids(*, view: AssignmentSeries, plane: str = "axial") -> list[str]:
     """The SOP Instance UIDs of this view's slices of ``plane``, in slice order."""
-    return [_slice_uid(view, k, plane) for k in range(PLANES[plane])]
+    return list(_uids_by_plane(view.series_uid, (plane,), settings.SECRET_KEY)[plane])
 
 
 def view_planes(*, view: AssignmentSeries) -> tuple[str, ...]:
@@ -104,10 +122,11 @@ def view_planes(*, view: AssignmentSeries) -> tuple[str, ...]:
 
 def view_slice_index(*, view: AssignmentSeries, object_uid: str) -> tuple[str, int]:
     """(plane, slice) behind a SOP Instance UID of this view (LookupError if none)."""
-    for plane in view_planes(view=view):
-        uids = view_slice_uids(view=view, plane=plane)
-        if object_uid in uids:
-            return plane, uids.index(object_uid)
+    found = _slice_lookup(view.series_uid, view_planes(view=view), settings.SECRET_KEY).get(
+        object_uid
+    )
+    if found is not None:
+        return found
     raise LookupError("no such instance in this view")
 
 
