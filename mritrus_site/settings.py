@@ -147,12 +147,10 @@ AXES_IPWARE_META_PRECEDENCE_ORDER = (
 # API tokens expire this long after they were issued (POST /api/auth/token/ issues a new one).
 MRITRUS_TOKEN_TTL_HOURS = float(os.environ.get("MRITRUS_TOKEN_TTL_HOURS", 12))
 
-# Argon2id first (memory-hard; OWASP's first choice; Django's parameters: 100 MiB, 2 passes), which
-# also verifies in about half the CPU time of PBKDF2's 1,000,000 rounds: a room of readers logging in
-# at once stalls the readers already reading for half as long. Older PBKDF2 hashes still verify and
-# are re-hashed with Argon2 at the next login.
+# Argon2id first (memory-hard; accounts/hashers.py says why these parameters). Older PBKDF2 hashes
+# still verify and are re-hashed with Argon2id at the next login.
 PASSWORD_HASHERS = [
-    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "accounts.hashers.OwaspArgon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
     "django.contrib.auth.hashers.ScryptPasswordHasher",
