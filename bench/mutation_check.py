@@ -40,10 +40,7 @@ class Mutant:
 WADO = ("tests/readerstudy/test_wado_guards.py",)
 SWEEP = ("tests/registration/test_identifier_sweep.py",)
 LIMITS = ("tests/registration/test_limits.py",)
-SLICE_LOOKUP_END = (
-    "        return found\n"
-    '    raise LookupError("no such instance in this view")\n'
-)
+SLICE_LOOKUP_END = '        return found\n    raise LookupError("no such instance in this view")\n'
 MUTANTS = [
     # Readers are served slices of the display grid under view-keyed UIDs (readerstudy/serving.py);
     # the bug is a stored SOP Instance UID accepted as well, of the view's series or of any.
