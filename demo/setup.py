@@ -109,9 +109,9 @@ def demo_cohort_register(*, cohort: Any, user: Any, echo: Any) -> int:
     the number of jobs queued (0 on a second run, when they exist or are done).
     """
     from demo.tasks import demo_study_when_registered
-    from registration.jobs.services import jobs_create_for_cohort
+    from registration.jobs.services import job_method_default, jobs_create_for_cohort
 
-    method = settings.MRITRUS_REGISTRATION_METHOD
+    method = job_method_default()
     with transaction.atomic():
         jobs = jobs_create_for_cohort(cohort=cohort, method=method, user=user)
         cohort_pk, user_pk = cohort.pk, user.pk

@@ -26,7 +26,7 @@ def demo_study_when_registered(cohort_pk: int, coordinator_pk: int) -> str:
     cohort = Cohort.objects.get(pk=cohort_pk)
     active = RegistrationJob.objects.filter(
         case__cohort=cohort,
-        status__in=(RegistrationJob.Status.QUEUED, RegistrationJob.Status.RUNNING),
+        status__in=RegistrationJob.ACTIVE_STATUSES,
     ).count()
     if active:
         later = timezone.now() + dt.timedelta(seconds=POLL_SECONDS)

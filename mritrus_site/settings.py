@@ -14,6 +14,8 @@ from pathlib import Path
 import dj_database_url
 from csp.constants import NONE, SELF
 
+from inference.methods import DEFAULT_METHOD  # torch-free: the one table of methods
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("MRITRUS_VAR_DIR", BASE_DIR / "var"))
 
@@ -219,7 +221,7 @@ if MRITRUS_TASKS_BACKEND == "rq":
         "registration": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 3600},
     }
 # Registration settings: which method the worker runs, how stale a heartbeat may get.
-MRITRUS_REGISTRATION_METHOD = os.environ.get("MRITRUS_REGISTRATION_METHOD", "rern+io")
+MRITRUS_REGISTRATION_METHOD = os.environ.get("MRITRUS_REGISTRATION_METHOD", DEFAULT_METHOD)
 MRITRUS_JOB_MAX_ATTEMPTS = int(os.environ.get("MRITRUS_JOB_MAX_ATTEMPTS", 3))
 MRITRUS_HEARTBEAT_SECONDS = float(os.environ.get("MRITRUS_HEARTBEAT_SECONDS", 5))
 MRITRUS_HEARTBEAT_STALE_SECONDS = float(os.environ.get("MRITRUS_HEARTBEAT_STALE_SECONDS", 60))

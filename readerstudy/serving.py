@@ -95,24 +95,28 @@ def _uid_of(series_uid: str, slice_index: int, plane: str, secret: str) -> str:
     return f"2.25.{int.from_bytes(digest[:16], 'big')}"
 
 
-@functools.lru_cache(maxsize=512)
-def _uids_by_plane(series_uid: str, planes: tuple[str, ...], secret: str) -> dict[str, list[str]]:
+@functools.lru_cache(maxsize=1024)
+def _plane_uids(series_uid: str, plane: str, secret: str) -> tuple[str, ...]:
     # A view's slice UIDs never change (HMACs of its random series UID): computed once per process
-    # rather than 296 HMACs per image request. Only derived names are cached, never a permission.
-    return {p: [_uid_of(series_uid, k, p, secret) for k in range(PLANES[p])] for p in planes}
+    # and plane rather than for every image request. Only derived names are cached, never a
+    # permission: the view's checks still run on every request.
+    return tuple(_uid_of(series_uid, k, plane, secret) for k in range(PLANES[plane]))
 
 
 @functools.lru_cache(maxsize=512)
 def _slice_lookup(
     series_uid: str, planes: tuple[str, ...], secret: str
 ) -> dict[str, tuple[str, int]]:
-    table = _uids_by_plane(series_uid, planes, secret)
-    return {uid: (plane, k) for plane in planes for k, uid in enumerate(table[plane])}
+    return {
+        uid: (plane, k)
+        for plane in planes
+        for k, uid in enumerate(_plane_uids(series_uid, plane, secret))
+    }
 
 
 def view_slice_uids(*, view: AssignmentSeries, plane: str = "axial") -> list[str]:
     """The SOP Instance UIDs of this view's slices of ``plane``, in slice order."""
-    return list(_uids_by_plane(view.series_uid, (plane,), settings.SECRET_KEY)[plane])
+    return list(_plane_uids(view.series_uid, plane, settings.SECRET_KEY))
 
 
 def view_planes(*, view: AssignmentSeries) -> tuple[str, ...]:

@@ -224,6 +224,10 @@ class RegistrationJob(models.Model):
         FAILED = "failed", "Failed"
         CANCELLED = "cancelled", "Cancelled"
 
+    # A worker owns, or will own, an active job: its case gets no second job for that method and
+    # its folders are never taken for orphans (the same set as the constraint below).
+    ACTIVE_STATUSES = (Status.QUEUED, Status.RUNNING)
+
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="registration_jobs")
     method = models.CharField(max_length=32, default=DEFAULT_METHOD)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)

@@ -146,9 +146,9 @@ def storage_orphans(*, tmp_older_than_s: float = 3600.0) -> list[Path]:
     known_outputs = set(
         RegistrationJob.objects.exclude(output_dir="").values_list("output_dir", flat=True)
     )
-    live = RegistrationJob.objects.filter(
-        status__in=[RegistrationJob.Status.QUEUED, RegistrationJob.Status.RUNNING]
-    ).values_list("pk", flat=True)
+    live = RegistrationJob.objects.filter(status__in=RegistrationJob.ACTIVE_STATUSES).values_list(
+        "pk", flat=True
+    )
     # Any attempt of a live job: its folders are the worker's to keep or clean.
     live_prefixes = tuple(f"job{pk}-a" for pk in live)
     orphans: list[Path] = []

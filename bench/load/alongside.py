@@ -8,8 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
-PASSWORD = "load-test-password"
+from _setup import ROOT  # bench/ is on sys.path (load_bench.py puts it there)
 
 
 def registration_cohort_build(*, cases: int) -> list[int]:
@@ -24,7 +23,8 @@ def registration_cohort_build(*, cases: int) -> list[int]:
     from registration.jobs.services import jobs_create_for_cohort
     from registration.models import Cohort
 
-    user = User.objects.create_user("loadregcoord", password=PASSWORD, role="coordinator")
+    # Only queues jobs here; it never logs in.
+    user = User.objects.create_user("loadregcoord", password=None, role="coordinator")
     with tempfile.TemporaryDirectory(prefix="mritrus-load-sim-") as tmp:
         manifest = write_demo_cohort(Path(tmp) / "cohort", n_cases=cases, seed=14)
         cohort_import(path=manifest.parent, cohort_name="Load registrations (SIMULATED)", user=user)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
@@ -15,7 +14,13 @@ from rest_framework.response import Response
 from accounts.permissions import IsCoordinator
 from inference.methods import method_names
 from registration.jobs import selectors
-from registration.jobs.services import job_cancel, job_create, job_retry, jobs_create_for_cohort
+from registration.jobs.services import (
+    job_cancel,
+    job_create,
+    job_method_default,
+    job_retry,
+    jobs_create_for_cohort,
+)
 from registration.jobs.state import JobError
 from registration.models import Case, Cohort, RegistrationJob
 
@@ -72,10 +77,6 @@ class CohortRegisterSerializer(serializers.Serializer):
     method = serializers.ChoiceField(choices=list(method_names()), required=False)
 
 
-def _default_method() -> str:
-    return str(settings.MRITRUS_REGISTRATION_METHOD)
-
-
 class RegistrationJobViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
 ):
@@ -103,7 +104,7 @@ class RegistrationJobViewSet(
         try:
             job = job_create(
                 case=data.validated_data["case"],
-                method=data.validated_data.get("method") or _default_method(),
+                method=data.validated_data.get("method") or job_method_default(),
                 user=request.user,
             )
         except JobError as exc:
@@ -121,7 +122,7 @@ class RegistrationJobViewSet(
         try:
             created = jobs_create_for_cohort(
                 cohort=data.validated_data["cohort"],
-                method=data.validated_data.get("method") or _default_method(),
+                method=data.validated_data.get("method") or job_method_default(),
                 user=request.user,
             )
         except JobError as exc:

@@ -48,7 +48,7 @@ def case_missing_inputs(*, case: Case) -> str:
 
 
 def job_is_active(job: RegistrationJob) -> bool:
-    return job.status in (RegistrationJob.Status.QUEUED, RegistrationJob.Status.RUNNING)
+    return job.status in RegistrationJob.ACTIVE_STATUSES
 
 
 def job_qc_path(*, job: RegistrationJob, name: str) -> Path | None:

@@ -41,6 +41,11 @@ def _method_check(method: str) -> None:
         ) from None
 
 
+def job_method_default() -> str:
+    """The method of "Register" / "Register all" when none is chosen (``MRITRUS_REGISTRATION_METHOD``)."""
+    return str(settings.MRITRUS_REGISTRATION_METHOD)
+
+
 def job_create(*, case: Case, method: str, user: Any = None) -> RegistrationJob:
     """Queue one registration of ``case`` with ``method``; the task is sent when the transaction
     commits."""

@@ -20,7 +20,7 @@ from registration.models import RegistrationJob
 logger = logging.getLogger(__name__)
 
 Status = RegistrationJob.Status
-ACTIVE = (Status.QUEUED, Status.RUNNING)
+ACTIVE = RegistrationJob.ACTIVE_STATUSES
 TERMINAL = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
 
 # Every allowed status change. running -> queued is stale-heartbeat recovery; terminal -> queued is

@@ -6,7 +6,6 @@ Views parse the request, call a service in `registration.jobs.services` or a sel
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.contrib import messages
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -15,13 +14,19 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.permissions import coordinator_required, user_is_admin
 from registration.jobs import selectors
-from registration.jobs.services import job_cancel, job_create, job_retry, jobs_create_for_cohort
+from registration.jobs.services import (
+    job_cancel,
+    job_create,
+    job_method_default,
+    job_retry,
+    jobs_create_for_cohort,
+)
 from registration.jobs.state import JobError
 from registration.models import Case, Cohort, RegistrationJob
 
 
 def _method(request: HttpRequest) -> str:
-    return (request.POST.get("method") or settings.MRITRUS_REGISTRATION_METHOD).strip()
+    return (request.POST.get("method") or job_method_default()).strip()
 
 
 def _back(request: HttpRequest, fallback: str) -> str:

@@ -6,6 +6,7 @@ from django import template
 
 from inference.methods import method_names
 from registration.jobs import selectors
+from registration.jobs.services import job_method_default
 from registration.models import Case, RegistrationJob
 
 register = template.Library()
@@ -20,9 +21,7 @@ def case_jobs(case: Case) -> list[RegistrationJob]:
 @register.inclusion_tag("registration/job_method_select.html")
 def job_method_select() -> dict[str, object]:
     """The method picker of the Register / Register all forms, preset to the site default."""
-    from django.conf import settings
-
-    return {"methods": method_names(), "default": settings.MRITRUS_REGISTRATION_METHOD}
+    return {"methods": method_names(), "default": job_method_default()}
 
 
 @register.filter
